@@ -1,0 +1,190 @@
+#include "gan/trainer.h"
+
+#include "gan/error.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <chrono>
+
+namespace fedgan::gan {
+namespace {
+
+void check_options(const TrainerOptions& o) {
+  check(o.batch_size > 0, "batch_size must be positive, got {}", o.batch_size);
+  check(o.accumulation_steps >= 1 && o.batch_size % o.accumulation_steps == 0,
+        "accumulation_steps ({}) must be >= 1 and divide batch_size ({})", o.accumulation_steps,
+        o.batch_size);
+  check(o.n_critic >= 1, "n_critic must be >= 1, got {}", o.n_critic);
+  check(o.generator_lr > 0 && o.discriminator_lr > 0, "learning rates must be positive");
+  check(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1,
+        "Adam betas must lie in [0, 1), got ({}, {})", o.beta1, o.beta2);
+  check(o.grad_clip_norm >= 0, "grad_clip_norm must be >= 0 (0 disables), got {}",
+        o.grad_clip_norm);
+  check(o.gp_weight >= 0, "gp_weight must be >= 0, got {}", o.gp_weight);
+}
+
+std::unique_ptr<torch::optim::Adam> make_adam(torch::nn::Module& net, double lr,
+                                              const TrainerOptions& o) {
+  return std::make_unique<torch::optim::Adam>(
+      net.parameters(), torch::optim::AdamOptions(lr).betas({o.beta1, o.beta2}));
+}
+
+// Drops gradients instead of zeroing them: the next backward pass then writes fresh gradient
+// tensors rather than adding into zeroed ones, which saves a memset and an add per parameter.
+// Adam skips parameters without a gradient, so semantics are those of zero_grad().
+void clear_gradients(torch::nn::Module& net) {
+  for (auto& p : net.parameters()) p.mutable_grad().reset();
+}
+
+void clip_gradients(torch::nn::Module& net, double max_norm) {
+  if (max_norm > 0) torch::nn::utils::clip_grad_norm_(net.parameters(), max_norm);
+}
+
+// Switches a module to eval mode for its lifetime and back to train mode afterwards.
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(torch::nn::Module& module) : module_(module) { module_.eval(); }
+  ~EvalModeGuard() { module_.train(); }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  torch::nn::Module& module_;  // owned by the caller, outlives the guard
+};
+
+// Freezes a module's parameters (no gradient is computed for them) for the guard's lifetime.
+class FreezeGuard {
+ public:
+  explicit FreezeGuard(torch::nn::Module& module) : module_(module) { set(false); }
+  ~FreezeGuard() { set(true); }
+  FreezeGuard(const FreezeGuard&) = delete;
+  FreezeGuard& operator=(const FreezeGuard&) = delete;
+
+ private:
+  void set(bool trainable) {
+    for (auto& p : module_.parameters()) p.requires_grad_(trainable);
+  }
+  torch::nn::Module& module_;  // owned by the caller, outlives the guard
+};
+
+}  // namespace
+
+LocalTrainer::LocalTrainer(GanModel model, const TrainerOptions& options,
+                           const torch::Device& device)
+    : model_(std::move(model)),
+      options_(options),
+      device_(device),
+      gen_(at::make_generator<at::CPUGeneratorImpl>(options.seed)) {
+  check_options(options_);
+  check(model_.generator && model_.discriminator, "trainer needs a generator and a discriminator");
+  model_.generator->to(device_);
+  model_.discriminator->to(device_);
+  model_.generator->train();
+  model_.discriminator->train();
+  generator_opt_ = make_adam(*model_.generator, options_.generator_lr, options_);
+  discriminator_opt_ = make_adam(*model_.discriminator, options_.discriminator_lr, options_);
+}
+
+torch::Tensor LocalTrainer::draw_latent(int64_t count) {
+  return torch::randn({count, model_.generator->latent_dim()}, gen_, torch::kFloat32).to(device_);
+}
+
+torch::Tensor LocalTrainer::draw_uniform(int64_t count) {
+  return torch::rand({count}, gen_, torch::kFloat32).to(device_);
+}
+
+torch::Tensor LocalTrainer::maybe_augment(const torch::Tensor& images) {
+  if (!options_.augment) return images;
+  return diff_augment(images, options_.augment_options, gen_);
+}
+
+LocalTrainer::CriticResult LocalTrainer::critic_update(BatchSource& data, bool keep_fakes) {
+  const int k = options_.accumulation_steps;
+  const int64_t micro = options_.batch_size / k;
+  const auto real = data.next(options_.batch_size);
+  const auto latent = draw_latent(options_.batch_size);
+  clear_gradients(*model_.discriminator);
+  fakes_.clear();
+  CriticResult result;
+  for (int i = 0; i < k; ++i) {
+    torch::Tensor fake;
+    if (keep_fakes) {
+      fake = model_.generator->forward(latent.narrow(0, i * micro, micro));
+      fakes_.push_back(fake);
+    } else {
+      torch::NoGradGuard no_grad;
+      fake = model_.generator->forward(latent.narrow(0, i * micro, micro));
+    }
+    const auto real_in = maybe_augment(real.narrow(0, i * micro, micro));
+    const auto fake_in = maybe_augment(fake.detach());
+    auto loss = discriminator_loss(options_.loss, model_.discriminator->forward(real_in),
+                                   model_.discriminator->forward(fake_in));
+    if (options_.loss == LossKind::kWassersteinGp) {
+      const auto penalty = gradient_penalty(
+          [this](const torch::Tensor& x) { return model_.discriminator->forward(x); }, real_in,
+          fake_in, draw_uniform(micro));
+      result.penalty += penalty.item<double>() / k;
+      loss = loss + options_.gp_weight * penalty;
+    }
+    (loss / k).backward();
+    result.loss += loss.item<double>() / k;
+  }
+  clip_gradients(*model_.discriminator, options_.grad_clip_norm);
+  discriminator_opt_->step();
+  return result;
+}
+
+double LocalTrainer::generator_update() {
+  const int k = options_.accumulation_steps;
+  check(static_cast<int>(fakes_.size()) == k, "generator update without a critic update's fakes");
+  const std::vector<torch::Tensor> fakes = std::move(fakes_);
+  fakes_.clear();
+  clear_gradients(*model_.generator);
+  double total = 0;
+  {
+    const FreezeGuard frozen(*model_.discriminator);
+    for (int i = 0; i < k; ++i) {
+      const auto logits = model_.discriminator->forward(maybe_augment(fakes[i]));
+      auto loss = generator_loss(options_.loss, logits);
+      (loss / k).backward();
+      total += loss.item<double>() / k;
+    }
+  }
+  clip_gradients(*model_.generator, options_.grad_clip_norm);
+  generator_opt_->step();
+  return total;
+}
+
+StepStats LocalTrainer::step(BatchSource& data) {
+  const auto start = std::chrono::steady_clock::now();
+  StepStats stats;
+  for (int c = 0; c < options_.n_critic; ++c) {
+    const auto critic = critic_update(data, /*keep_fakes=*/c + 1 == options_.n_critic);
+    stats.discriminator_loss += critic.loss / options_.n_critic;
+    stats.gradient_penalty += critic.penalty / options_.n_critic;
+  }
+  stats.generator_loss = generator_update();
+  stats.step = ++steps_;
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double samples = static_cast<double>(options_.n_critic) * options_.batch_size;
+  stats.samples_per_second = stats.seconds > 0 ? samples / stats.seconds : 0.0;
+  return stats;
+}
+
+torch::Tensor LocalTrainer::generate(int64_t count, uint64_t seed, int64_t chunk) {
+  check(count > 0 && chunk > 0, "generate needs positive count and chunk, got {} and {}", count,
+        chunk);
+  torch::NoGradGuard no_grad;
+  EvalModeGuard eval_mode(*model_.generator);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::vector<torch::Tensor> parts;
+  for (int64_t done = 0; done < count; done += chunk) {
+    const int64_t n = std::min(chunk, count - done);
+    auto z = torch::randn({n, model_.generator->latent_dim()}, gen, torch::kFloat32).to(device_);
+    parts.push_back(model_.generator->forward(z).to(torch::kCPU));
+  }
+  return torch::cat(parts);
+}
+
+}  // namespace fedgan::gan

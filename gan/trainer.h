@@ -1,0 +1,91 @@
+#pragma once
+
+#include "gan/augment.h"
+#include "gan/batch_source.h"
+#include "gan/losses.h"
+#include "gan/models/gan_model.h"
+
+#include <torch/optim/adam.h>
+
+#include <memory>
+#include <vector>
+
+namespace fedgan::gan {
+
+/// Hyperparameters of local GAN training. Defaults are the DCGAN reference settings.
+struct TrainerOptions {
+  /// Samples per optimizer step (for D and for G). Split into `accumulation_steps` micro-batches.
+  int64_t batch_size = 64;
+  /// Micro-batches whose gradients are summed before one optimizer step; must divide batch_size.
+  int accumulation_steps = 1;
+  /// Discriminator updates per generator update.
+  int n_critic = 1;
+  LossKind loss = LossKind::kNonSaturating;
+  /// Weight of the WGAN-GP gradient penalty (used only with LossKind::kWassersteinGp).
+  double gp_weight = 10.0;
+  double generator_lr = 2e-4;
+  double discriminator_lr = 2e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  /// Clip each network's total gradient L2 norm to this before its step; 0 disables clipping.
+  double grad_clip_norm = 0.0;
+  /// Differentiable augmentation of real and fake images before D (images only).
+  bool augment = false;
+  AugmentOptions augment_options;
+  /// Seeds latent draws, augmentation and penalty interpolation.
+  uint64_t seed = 0;
+};
+
+/// What one training step did.
+struct StepStats {
+  int64_t step = 0;               // 1-based count of generator updates so far
+  double discriminator_loss = 0;  // mean over the step's critic updates, penalty included
+  double generator_loss = 0;
+  double gradient_penalty = 0;    // unweighted, mean over critic updates; 0 unless WGAN-GP
+  double seconds = 0;             // wall time of the step
+  double samples_per_second = 0;  // real samples consumed by D per second
+};
+
+/// Trains a GanModel locally: each step() runs n_critic discriminator updates then one generator
+/// update, with Adam for both. The fake batch of the last critic update is reused (through its
+/// autograd graph) for the generator update, as the reference DCGAN training loop does, and D's
+/// parameters are frozen during the generator's backward pass so no gradient is computed for
+/// them. With the same seeds on the CPU two trainers produce bit-identical weights.
+/// Not thread-safe; the model must not be used elsewhere while a step runs.
+class LocalTrainer {
+ public:
+  LocalTrainer(GanModel model, const TrainerOptions& options, const torch::Device& device);
+
+  StepStats step(BatchSource& data);
+
+  /// `count` generator samples from latents drawn with `seed`, in eval mode (BatchNorm running
+  /// statistics), without gradients, returned on the CPU. Restores training mode afterwards.
+  torch::Tensor generate(int64_t count, uint64_t seed, int64_t chunk = 1000);
+
+  GanModel& model() { return model_; }
+  const TrainerOptions& options() const { return options_; }
+  const torch::Device& device() const { return device_; }
+  int64_t steps_done() const { return steps_; }
+
+ private:
+  struct CriticResult {
+    double loss = 0;
+    double penalty = 0;
+  };
+  CriticResult critic_update(BatchSource& data, bool keep_fakes);
+  double generator_update();
+  torch::Tensor draw_latent(int64_t count);
+  torch::Tensor draw_uniform(int64_t count);
+  torch::Tensor maybe_augment(const torch::Tensor& images);
+
+  GanModel model_;
+  TrainerOptions options_;
+  torch::Device device_;
+  std::unique_ptr<torch::optim::Adam> generator_opt_;
+  std::unique_ptr<torch::optim::Adam> discriminator_opt_;
+  at::Generator gen_;                 // CPU generator: draws are device-independent
+  std::vector<torch::Tensor> fakes_;  // last critic update's fakes, graphs kept for the G update
+  int64_t steps_ = 0;
+};
+
+}  // namespace fedgan::gan
