@@ -6,7 +6,9 @@
 #
 # Usage: bench/step_vs_python.sh [--steps 30] [--warmup 5] [--rounds 3]
 # Environment: FEDGAN_BUILD_DIR (default build), PYTHON (default /usr/bin/python3: Debian's
-# python3-torch, the same LibTorch and BLAS as the C++ build).
+# python3-torch, the same LibTorch and BLAS as the C++ build), OMP_WAIT_POLICY (default PASSIVE:
+# with LibGOMP's spinning default, 2-thread steps on a busy machine are ~25x slower and the
+# figures measure the neighbours, not the code; both programs always see the same setting).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,6 +25,7 @@ while (($# > 0)); do
   esac
 done
 
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 cpp_bench="${FEDGAN_BUILD_DIR:-build}/bench/fedgan-bench-step"
 python="${PYTHON:-/usr/bin/python3}"
 if [[ ! -x "$cpp_bench" ]]; then
@@ -58,7 +61,8 @@ for ((round = 1; round <= rounds; round++)); do
   done
 done
 
-echo "Reference DCGAN step, batch 64; median of $rounds interleaved runs of $steps steps (+$warmup warm-up)."
+echo "Reference DCGAN step, batch 64; median of $rounds interleaved runs of $steps steps" \
+  "(+$warmup warm-up); OMP_WAIT_POLICY=$OMP_WAIT_POLICY, load average $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 echo "| threads | C++ s/step | Python s/step | C++/Python | Python-frozen s/step | C++/Python-frozen |"
 echo "|---:|---:|---:|---:|---:|---:|"

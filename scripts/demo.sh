@@ -9,8 +9,8 @@ scripts/build.sh
 
 build_dir="${FEDGAN_BUILD_DIR:-build}"
 out_dir=out/demo
-# Passive OpenMP waiting: spinning threads collapse throughput when the machine is shared
-# (see scripts/test.sh).
+# Passive OpenMP waiting: spinning threads collapse throughput when the machine is shared (see
+# scripts/test.sh). Export OMP_WAIT_POLICY=ACTIVE to override on a dedicated machine.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 "$build_dir/gan/fedgan-train" --dataset fashion-mnist --steps 600 --seed 1 --out "$out_dir" \
   --threads "$(nproc)" --eval

@@ -7,9 +7,10 @@
 set -euo pipefail
 
 # Debian's libtorch1.13 links the generic libblas.so.3 / liblapack.so.3, resolved through
-# update-alternatives. The OpenMP OpenBLAS shares LibTorch's OpenMP thread pool: measured with
-# bench/blas_compare.py it is ~16x faster than reference BLAS on the DCGAN step, and as fast as
-# or faster than the pthread OpenBLAS, which spawns its own threads beside LibTorch's.
+# update-alternatives. The OpenMP OpenBLAS shares LibTorch's OpenMP threads: measured with
+# bench/blas_compare.py it is ~6x faster than reference BLAS on the DCGAN step (~16x on the
+# transposed convolution), and as fast as or faster than the pthread OpenBLAS, which runs its own
+# threads beside LibTorch's.
 readonly BLAS_PACKAGE=libopenblas0-openmp
 readonly BLAS_FLAVOUR=openblas-openmp
 
