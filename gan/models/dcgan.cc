@@ -1,6 +1,7 @@
 #include "gan/models/dcgan.h"
 
 #include "gan/error.h"
+#include "gan/models/conv_transpose.h"
 #include "gan/models/init.h"
 
 #include <torch/torch.h>
@@ -20,6 +21,13 @@ int64_t base_side(const DcganOptions& o) {
             o.generator_width2 > 0 && o.discriminator_width > 0 && o.discriminator_width2 > 0,
         "DCGAN: latent_dim, image_channels and all widths must be positive");
   return o.image_size / 4;
+}
+
+// LibTorch 1.13 runs CPU transposed convolutions through im2col and BLAS at about half the speed
+// of its oneDNN convolutions; on the CPU the same layer is computed through oneDNN instead.
+torch::Tensor upsample(torch::nn::ConvTranspose2d& layer, const torch::Tensor& x) {
+  if (!onednn_conv_transpose_available(x)) return layer->forward(x);
+  return conv_transpose2d_onednn(x, layer->weight, layer->bias, kStride, kPadding);
 }
 
 }  // namespace
@@ -48,8 +56,8 @@ torch::Tensor DcganGeneratorImpl::forward(const torch::Tensor& latent) {
   // tensor they overwrite, and skipping the extra buffers measurably shortens a CPU step.
   auto x = project_norm_->forward(project_->forward(latent)).relu_();
   x = x.view({-1, options_.generator_width, side, side});
-  x = up1_norm_->forward(up1_->forward(x)).relu_();
-  return torch::tanh(up2_->forward(x));
+  x = up1_norm_->forward(upsample(up1_, x)).relu_();
+  return torch::tanh(upsample(up2_, x));
 }
 
 DcganDiscriminatorImpl::DcganDiscriminatorImpl(const DcganOptions& o) {
@@ -70,7 +78,9 @@ DcganDiscriminatorImpl::DcganDiscriminatorImpl(const DcganOptions& o) {
 }
 
 torch::Tensor DcganDiscriminatorImpl::forward(const torch::Tensor& images) {
-  auto x = down1_->forward(images);
+  // channels_last lets oneDNN convolve without reordering activations to and from its blocked
+  // layout on every call; values are the same, only the memory order differs.
+  auto x = down1_->forward(images.contiguous(torch::MemoryFormat::ChannelsLast));
   torch::leaky_relu_(x, kLeakySlope);
   x = down2_norm_->forward(down2_->forward(x));
   torch::leaky_relu_(x, kLeakySlope);
