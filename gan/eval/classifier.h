@@ -4,6 +4,7 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include <string>
@@ -14,6 +15,9 @@ namespace fedgan::gan {
 /// The evaluation classifier for 28x28 grayscale images: a small CNN whose penultimate layer
 /// (kFeatureDim units after ReLU) gives the features of classifier-FID and whose logits give the
 /// predicted classes for class coverage. Inputs are in [-1, 1], like the generator's outputs.
+/// Layers: Conv(1->32, 3x3) BN ReLU MaxPool2, Conv(32->64, 3x3) BN ReLU MaxPool2, Flatten,
+/// Linear(3136->128) ReLU [features], Linear(128->num_classes) [logits]. Batch norm makes the
+/// outputs depend on train()/eval(); every evaluation function below runs in eval mode.
 class ImageClassifierImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kFeatureDim = 128;
@@ -32,12 +36,16 @@ class ImageClassifierImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ImageClassifier);
 
+/// Defaults reach about 0.91 test accuracy on Fashion-MNIST in about a minute on two idle cores.
 struct ClassifierTrainingOptions {
   int epochs = 3;
-  int64_t batch_size = 128;
-  double learning_rate = 1e-3;
-  uint64_t seed = 1234;
-  int threads = 0;  // 0: leave LibTorch's setting alone
+  int64_t batch_size = 64;
+  double learning_rate = 1e-3;  // Adam
+  /// The learning rate is multiplied by this for the last epoch (when epochs > 1); the short
+  /// anneal is worth about one point of accuracy.
+  double last_epoch_lr_factor = 0.1;
+  uint64_t seed = 1234;  // parameter initialisation and shuffling
+  int threads = 0;       // 0: leave LibTorch's setting alone; else set for the training's duration
 };
 
 /// Trains the classifier on `train`, reports test accuracy on `test`.
@@ -54,7 +62,9 @@ double classifier_accuracy(ImageClassifier& model, const ImageDataset& dataset);
 /// Returns the classifier cached at `cache_path`, or trains one on the Fashion-MNIST files in
 /// `data_dir`, checks it reaches `min_accuracy` on the test split (throws GanError otherwise) and
 /// writes it to `cache_path` atomically (temporary file + rename). A cache file that cannot be
-/// read is retrained over, with a message on stderr.
+/// read (or holds another architecture) is retrained over, with a message on stderr. The cache is
+/// not keyed by `options`: delete the file to retrain with other options. Training prints one line
+/// per epoch on stderr.
 ImageClassifier load_or_train_classifier(const std::string& cache_path, const std::string& data_dir,
                                          double min_accuracy = 0.89,
                                          const ClassifierTrainingOptions& options = {});

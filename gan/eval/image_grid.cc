@@ -14,7 +14,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace fedgan::gan {
@@ -118,7 +120,8 @@ void write_png(const torch::Tensor& pixels, const std::string& path) {
   check(!ec, "cannot create directory {} for {}: {}", target.parent_path().string(), path,
         ec.message());
 
-  TempFile temp(fmt::format("{}.tmp.{}", path, ::getpid()));
+  TempFile temp(fmt::format("{}.tmp.{}.{}", path, ::getpid(),
+                            std::hash<std::thread::id>{}(std::this_thread::get_id())));
   FilePtr file(std::fopen(temp.path().c_str(), "wb"));
   check(file != nullptr, "cannot open {} for writing: {}", temp.path(), std::strerror(errno));
   PngErrorContext error;

@@ -179,6 +179,7 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
       log << fmt::format("step {:>6}/{}  D {:8.4f}  G {:8.4f}  {:8.1f} samples/s  {:7.1f} s\n",
                          stats.step, o.steps, stats.discriminator_loss, stats.generator_loss, rate,
                          elapsed);
+      log.flush();  // progress must reach a redirected log as it happens
       csv << fmt::format("{},{:.6g},{:.6g},{:.6g},{:.1f},{:.2f}\n", stats.step,
                          stats.discriminator_loss, stats.generator_loss, stats.gradient_penalty,
                          rate, elapsed);
