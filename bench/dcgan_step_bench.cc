@@ -8,10 +8,10 @@
 #include "gan/models/dcgan.h"
 #include "gan/trainer.h"
 
-#include <CLI/CLI.hpp>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
-#include <ATen/CPUGeneratorImpl.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <iostream>
