@@ -1,6 +1,7 @@
 #include "gan/trainer.h"
 
 #include "gan/error.h"
+#include "gan/eval_mode_guard.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -40,18 +41,6 @@ void clear_gradients(torch::nn::Module& net) {
 void clip_gradients(torch::nn::Module& net, double max_norm) {
   if (max_norm > 0) torch::nn::utils::clip_grad_norm_(net.parameters(), max_norm);
 }
-
-// Switches a module to eval mode for its lifetime and back to train mode afterwards.
-class EvalModeGuard {
- public:
-  explicit EvalModeGuard(torch::nn::Module& module) : module_(module) { module_.eval(); }
-  ~EvalModeGuard() { module_.train(); }
-  EvalModeGuard(const EvalModeGuard&) = delete;
-  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
-
- private:
-  torch::nn::Module& module_;  // owned by the caller, outlives the guard
-};
 
 // Freezes a module's parameters (no gradient is computed for them) for the guard's lifetime.
 class FreezeGuard {

@@ -2,6 +2,7 @@
 
 #include "gan/error.h"
 #include "gan/eval/fid.h"
+#include "gan/eval_mode_guard.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/ranges.h>
@@ -81,22 +82,6 @@ class ThreadCountGuard {
 
  private:
   int previous_;
-};
-
-// Puts a module in eval mode for a scope and restores its previous mode.
-class EvalModeGuard {
- public:
-  explicit EvalModeGuard(torch::nn::Module& module)
-      : module_(module), was_training_(module.is_training()) {
-    module_.eval();
-  }
-  ~EvalModeGuard() { module_.train(was_training_); }
-  EvalModeGuard(const EvalModeGuard&) = delete;
-  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
-
- private:
-  torch::nn::Module& module_;  // owned by the caller, outlives the guard
-  bool was_training_;
 };
 
 torch::Device device_of(ImageClassifier& model) {

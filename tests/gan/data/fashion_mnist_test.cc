@@ -1,4 +1,5 @@
 #include "gan/data/fashion_mnist.h"
+#include "tests/gan/data/idx_files.h"
 
 #include "gan/data/idx.h"
 #include "gan/error.h"
@@ -16,18 +17,8 @@ namespace fedgan::gan {
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<uint8_t>;
 
 const std::string kDataDir = FEDGAN_TEST_FASHION_MNIST_DIR;
-
-Bytes make_idx(uint8_t type, const std::vector<uint32_t>& dims, const Bytes& payload) {
-  Bytes out = {0, 0, type, static_cast<uint8_t>(dims.size())};
-  for (uint32_t d : dims) {
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(d >> shift));
-  }
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
 
 void expect_class_counts(const ImageDataset& data, int64_t per_class) {
   const torch::Tensor counts = torch::bincount(data.labels, {}, 10);
@@ -64,22 +55,9 @@ TEST(FashionMnist, LoadsTrainSplit) {
   expect_class_counts(data, 6000);
 }
 
-class MnistDirTest : public ::testing::Test {
+class MnistDirTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("fedgan_mnist_test_" + std::to_string(getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  void write(const std::string& name, const Bytes& content) {
-    std::ofstream out(dir_ / name, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(content.data()),
-              static_cast<std::streamsize>(content.size()));
-  }
+  void write(const std::string& name, const Bytes& content) { write_plain(name, content); }
 
   std::string load_error() {
     try {
@@ -90,8 +68,6 @@ class MnistDirTest : public ::testing::Test {
     ADD_FAILURE() << "expected GanError";
     return "";
   }
-
-  fs::path dir_;
 };
 
 TEST_F(MnistDirTest, LoadsUncompressedFilesWithExactScaling) {

@@ -1,4 +1,5 @@
 #include "gan/data/idx.h"
+#include "tests/gan/data/idx_files.h"
 
 #include "gan/error.h"
 
@@ -17,17 +18,6 @@ namespace fedgan::gan {
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<uint8_t>;
-
-/// Builds an IDX file: magic (0, 0, type, ndims), big-endian dims, then the payload as given.
-Bytes make_idx(uint8_t type, const std::vector<uint32_t>& dims, const Bytes& payload) {
-  Bytes out = {0, 0, type, static_cast<uint8_t>(dims.size())};
-  for (uint32_t d : dims) {
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(d >> shift));
-  }
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
 
 Bytes iota_bytes(size_t n) {
   Bytes b(n);
@@ -35,25 +25,8 @@ Bytes iota_bytes(size_t n) {
   return b;
 }
 
-class IdxFileTest : public ::testing::Test {
+class IdxFileTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("fedgan_idx_test_" + std::to_string(getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string write_plain(const std::string& name, const Bytes& content) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(content.data()),
-              static_cast<std::streamsize>(content.size()));
-    return path;
-  }
-
   std::string write_gzip(const std::string& name, const Bytes& content) {
     const std::string path = (dir_ / name).string();
     gzFile file = gzopen(path.c_str(), "wb");
@@ -70,8 +43,6 @@ class IdxFileTest : public ::testing::Test {
     std::ifstream in(path, std::ios::binary);
     return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-
-  fs::path dir_;
 };
 
 /// Runs `fn` and expects a GanError whose message contains every phrase.
