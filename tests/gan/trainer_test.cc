@@ -63,6 +63,16 @@ TEST(LocalTrainer, SameSeedGivesBitIdenticalWeights) {
   EXPECT_FALSE(all_equal(a, train_dcgan(options, 7, 3)));
 }
 
+TEST(LocalTrainer, SameSeedGivesBitIdenticalWeightsOnTwoThreads) {
+  // Intra-op parallelism (oneDNN convolutions, OpenMP loops) must not make results depend on
+  // scheduling. ctest runs each test in its own process, so the thread count stays local.
+  at::set_num_threads(2);
+  TrainerOptions options;
+  options.batch_size = 32;
+  options.seed = 4;
+  EXPECT_TRUE(all_equal(train_dcgan(options, 3, 3), train_dcgan(options, 3, 3)));
+}
+
 TEST(LocalTrainer, StepChangesBothNetworksAndReportsFiniteLossesAndThroughput) {
   TrainerOptions options;
   options.batch_size = 16;
