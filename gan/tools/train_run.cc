@@ -187,7 +187,8 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
       window_seconds = 0;
       window_steps = 0;
     }
-    if (o.sample_every > 0 && stats.step % o.sample_every == 0) {
+    // The last step's samples are samples_final.png.
+    if (o.sample_every > 0 && stats.step % o.sample_every == 0 && stats.step != o.steps) {
       write_samples(trainer, o, (out_dir / fmt::format("samples_{:06d}.png", stats.step)).string());
     }
   }
