@@ -5,6 +5,9 @@ find_package(Torch REQUIRED)
 find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(PNG REQUIRED)
+# fmt is used header-only (fmt::fmt-header-only): a LibTorch built with the pre-C++11 string ABI
+# makes every target compile with -D_GLIBCXX_USE_CXX11_ABI=0, and Debian's compiled libfmt (C++11
+# ABI) would then fail to link.
 find_package(fmt REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 # Needed by the network, storage and coordinator libraries; found now so a missing package is
