@@ -1,0 +1,77 @@
+#pragma once
+
+#include "protocol/error.h"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace fedgan::protocol {
+
+/// Frame layout, all integers big-endian:
+///   bytes 0-1  magic "FG"
+///   byte  2    protocol major version
+///   byte  3    flags (reserved, must be 0)
+///   bytes 4-7  body length in bytes
+///   body       one serialized wire::Envelope
+/// The header is checked before the body is read: bad magic or flags (garbage, a plaintext or
+/// HTTP client) are MALFORMED, another major version is UNSUPPORTED_VERSION, and a length over the
+/// receiver's limit is FRAME_TOO_LARGE, all refused before any body buffer is allocated.
+inline constexpr std::array<uint8_t, 2> kFrameMagic = {'F', 'G'};
+inline constexpr uint8_t kProtocolMajorVersion = 1;
+inline constexpr uint32_t kProtocolMinorVersion = 0;
+inline constexpr size_t kFrameHeaderBytes = 8;
+/// Default limit on a frame's body. Models travel as many chunks, so no frame needs to be large.
+inline constexpr uint32_t kDefaultMaxFrameBytes = 8u << 20;
+
+struct FrameHeader {
+  uint8_t major_version = kProtocolMajorVersion;
+  uint32_t body_bytes = 0;
+};
+
+/// Encodes a header for a body of `body_bytes`.
+std::array<uint8_t, kFrameHeaderBytes> encode_frame_header(uint32_t body_bytes);
+
+/// Validates and decodes the 8 header bytes at `bytes`. Throws ProtocolError.
+FrameHeader decode_frame_header(const uint8_t* bytes, uint32_t max_frame_bytes);
+
+/// Serializes `envelope` into one frame (header + body). Throws ProtocolError(FRAME_TOO_LARGE)
+/// when the body would exceed `max_frame_bytes`, and MALFORMED for an envelope with no body.
+std::vector<uint8_t> encode_frame(const wire::Envelope& envelope,
+                                  uint32_t max_frame_bytes = kDefaultMaxFrameBytes);
+
+/// Parses one frame body. Throws ProtocolError(MALFORMED) for bytes that are not an Envelope or an
+/// Envelope with no body set.
+wire::Envelope decode_envelope(const uint8_t* body, size_t size);
+
+/// Incremental decoder for a byte stream of frames, as read from a connection in pieces of any
+/// size. Memory is bounded by one frame (header + max_frame_bytes) plus the envelopes returned.
+/// The first error is remembered: every later feed() throws it again, since a stream that broke
+/// framing once cannot be resynchronised. Not thread-safe.
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(uint32_t max_frame_bytes = kDefaultMaxFrameBytes);
+
+  /// Consumes all `size` bytes; returns the envelopes of the frames they completed, in order.
+  std::vector<wire::Envelope> feed(const uint8_t* data, size_t size);
+
+  /// Bytes held for an incomplete frame (header and body so far).
+  size_t buffered_bytes() const { return header_fill_ + body_.size(); }
+  bool broken() const { return broken_; }
+
+ private:
+  [[noreturn]] void fail(const ProtocolError& error);
+
+  uint32_t max_frame_bytes_;
+  std::array<uint8_t, kFrameHeaderBytes> header_{};
+  size_t header_fill_ = 0;
+  bool have_header_ = false;
+  uint32_t body_bytes_ = 0;
+  std::vector<uint8_t> body_;
+  bool broken_ = false;
+  wire::StatusCode error_code_ = wire::STATUS_OK;
+  std::string error_message_;
+};
+
+}  // namespace fedgan::protocol
