@@ -1,0 +1,106 @@
+#include "protocol/tensor_records.h"
+
+#include <fmt/ranges.h>
+
+#include <cstring>
+
+namespace fedgan::protocol {
+namespace {
+
+std::string shape_text(const wire::TensorSpec& spec) {
+  return fmt::format("[{}]", fmt::join(spec.shape(), ", "));
+}
+
+}  // namespace
+
+size_t encoded_element_bytes(wire::DType dtype, wire::Codec codec) {
+  check(codec == wire::CODEC_FP32 || codec == wire::CODEC_FP16, wire::STATUS_MALFORMED,
+        "unknown tensor codec {}", static_cast<int>(codec));
+  switch (dtype) {
+    case wire::DTYPE_FLOAT32:
+      return codec == wire::CODEC_FP16 ? 2 : 4;
+    case wire::DTYPE_FLOAT16:
+      return 2;
+    case wire::DTYPE_INT64:
+      return 8;
+    default:
+      break;
+  }
+  throw ProtocolError(wire::STATUS_MALFORMED,
+                      fmt::format("unknown tensor dtype {}", static_cast<int>(dtype)));
+}
+
+uint64_t encoded_tensor_bytes(const wire::TensorSpec& spec, wire::Codec codec) {
+  check(spec.shape_size() <= kMaxTensorDims, wire::STATUS_MANIFEST_SHAPE,
+        "tensor '{}' has {} dimensions, at most {} are accepted", spec.name(), spec.shape_size(),
+        kMaxTensorDims);
+  uint64_t bytes = encoded_element_bytes(spec.dtype(), codec);
+  for (int64_t dim : spec.shape()) {
+    check(dim >= 0, wire::STATUS_MANIFEST_SHAPE, "tensor '{}' has a negative dimension in {}",
+          spec.name(), shape_text(spec));
+    check(dim == 0 || bytes <= kMaxManifestBytes / static_cast<uint64_t>(dim),
+          wire::STATUS_MANIFEST_SHAPE, "tensor '{}' of shape {} exceeds {} bytes", spec.name(),
+          shape_text(spec), kMaxManifestBytes);
+    bytes *= static_cast<uint64_t>(dim);
+  }
+  return bytes;
+}
+
+void validate_manifest(const wire::Manifest& received, const wire::Manifest& expected,
+                       uint32_t accepted_codecs) {
+  const int codec = received.codec();
+  check(codec > 0 && codec < 32 && (accepted_codecs & (1u << codec)) != 0, wire::STATUS_MALFORMED,
+        "tensor codec {} is not accepted here",
+        wire::Codec_Name(received.codec()).empty() ? std::to_string(codec)
+                                                   : wire::Codec_Name(received.codec()));
+  const int n = expected.tensors_size();
+  uint64_t total = 0;
+  for (int i = 0; i < received.tensors_size(); ++i) {
+    const auto& got = received.tensors(i);
+    check(i < n, wire::STATUS_MANIFEST_EXTRA, "unexpected tensor '{}': the model has {} tensors",
+          got.name(), n);
+    const auto& want = expected.tensors(i);
+    check(got.name() == want.name(), wire::STATUS_MANIFEST_NAME,
+          "tensor {} is named '{}', expected '{}'", i, got.name(), want.name());
+    check(got.dtype() == want.dtype(), wire::STATUS_MANIFEST_DTYPE,
+          "tensor '{}' has dtype {}, expected {}", got.name(), wire::DType_Name(got.dtype()),
+          wire::DType_Name(want.dtype()));
+    check(std::equal(got.shape().begin(), got.shape().end(), want.shape().begin(),
+                     want.shape().end()),
+          wire::STATUS_MANIFEST_SHAPE, "tensor '{}' has shape {}, expected {}", got.name(),
+          shape_text(got), shape_text(want));
+    total += encoded_tensor_bytes(got, received.codec());
+    check(total <= kMaxManifestBytes, wire::STATUS_MANIFEST_BYTES,
+          "model exceeds {} bytes at tensor '{}'", kMaxManifestBytes, got.name());
+  }
+  check(received.tensors_size() == n, wire::STATUS_MANIFEST_MISSING,
+        "{} of the model's {} tensors are missing, the first is '{}'", n - received.tensors_size(),
+        n, n > received.tensors_size() ? expected.tensors(received.tensors_size()).name() : "");
+  check(received.total_bytes() == total, wire::STATUS_MANIFEST_BYTES,
+        "manifest declares {} bytes, its tensors take {}", received.total_bytes(), total);
+}
+
+ChunkAssembler::ChunkAssembler(uint8_t* destination, uint64_t total_bytes)
+    : destination_(destination), total_(total_bytes) {}
+
+void ChunkAssembler::add(const wire::TensorChunk& chunk) {
+  check(!broken_, wire::STATUS_MANIFEST_BYTES, "transfer already failed");
+  const uint64_t size = chunk.data().size();
+  const bool in_order = chunk.offset() == received_;
+  const bool fits = size <= total_ - received_;
+  if (!in_order || !fits) broken_ = true;
+  check(in_order, wire::STATUS_MANIFEST_BYTES,
+        "chunk at offset {} does not continue the transfer at byte {}", chunk.offset(), received_);
+  check(fits, wire::STATUS_MANIFEST_BYTES,
+        "chunk of {} bytes at offset {} runs past the {} bytes the manifest declares", size,
+        chunk.offset(), total_);
+  if (size > 0) std::memcpy(destination_ + received_, chunk.data().data(), size);
+  received_ += size;
+}
+
+void ChunkAssembler::finish() const {
+  check(!broken_ && received_ == total_, wire::STATUS_MANIFEST_BYTES,
+        "transfer ended after {} of {} bytes", received_, total_);
+}
+
+}  // namespace fedgan::protocol
