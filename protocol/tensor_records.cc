@@ -80,27 +80,4 @@ void validate_manifest(const wire::Manifest& received, const wire::Manifest& exp
         "manifest declares {} bytes, its tensors take {}", received.total_bytes(), total);
 }
 
-ChunkAssembler::ChunkAssembler(uint8_t* destination, uint64_t total_bytes)
-    : destination_(destination), total_(total_bytes) {}
-
-void ChunkAssembler::add(const wire::TensorChunk& chunk) {
-  check(!broken_, wire::STATUS_MANIFEST_BYTES, "transfer already failed");
-  const uint64_t size = chunk.data().size();
-  const bool in_order = chunk.offset() == received_;
-  const bool fits = size <= total_ - received_;
-  if (!in_order || !fits) broken_ = true;
-  check(in_order, wire::STATUS_MANIFEST_BYTES,
-        "chunk at offset {} does not continue the transfer at byte {}", chunk.offset(), received_);
-  check(fits, wire::STATUS_MANIFEST_BYTES,
-        "chunk of {} bytes at offset {} runs past the {} bytes the manifest declares", size,
-        chunk.offset(), total_);
-  if (size > 0) std::memcpy(destination_ + received_, chunk.data().data(), size);
-  received_ += size;
-}
-
-void ChunkAssembler::finish() const {
-  check(!broken_ && received_ == total_, wire::STATUS_MANIFEST_BYTES,
-        "transfer ended after {} of {} bytes", received_, total_);
-}
-
 }  // namespace fedgan::protocol

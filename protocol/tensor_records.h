@@ -30,30 +30,4 @@ inline constexpr uint64_t kMaxManifestBytes = uint64_t{64} << 30;
 void validate_manifest(const wire::Manifest& received, const wire::Manifest& expected,
                        uint32_t accepted_codecs);
 
-/// Reassembles the chunks of one transfer straight into a caller-owned destination buffer of
-/// exactly the manifest's total_bytes: each chunk is bounds-checked before its bytes are copied,
-/// and chunks must arrive in order without gaps or overlaps. Memory use is the destination only.
-/// The first error is remembered and raised again by later calls. Not thread-safe.
-class ChunkAssembler {
- public:
-  /// `destination` must stay valid for the assembler's lifetime (owned by the caller).
-  ChunkAssembler(uint8_t* destination, uint64_t total_bytes);
-
-  /// Copies one chunk in place. Throws ProtocolError(MANIFEST_BYTES) for a chunk that does not
-  /// start where the previous one ended or would run past total_bytes.
-  void add(const wire::TensorChunk& chunk);
-
-  /// Checks that every byte arrived (MANIFEST_BYTES otherwise).
-  void finish() const;
-
-  uint64_t received_bytes() const { return received_; }
-  bool complete() const { return received_ == total_; }
-
- private:
-  uint8_t* destination_;  // owned by the caller, outlives the assembler
-  uint64_t total_;
-  uint64_t received_ = 0;
-  bool broken_ = false;
-};
-
 }  // namespace fedgan::protocol

@@ -1,13 +1,15 @@
 // libFuzzer target for everything that parses bytes from a peer before authentication matters:
 // the frame decoder (fed in pieces whose sizes the input chooses), the protobuf Envelope parser,
-// manifest validation against a fixed model, chunk reassembly and the float codecs. Any crash,
+// manifest validation against a fixed model, and streaming chunks into a model through the float
+// codecs and the SHA-256 check. Any crash,
 // sanitizer report or exception other than ProtocolError is a bug.
-#include "protocol/codec.h"
 #include "protocol/frame.h"
 #include "protocol/tensor_records.h"
+#include "protocol/tensor_stream.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -32,22 +34,34 @@ const wire::Manifest& expected_model() {
   return manifest;
 }
 
-// Exercises what a receiver does with a decoded envelope; every refusal is a ProtocolError.
-void handle(const wire::Envelope& envelope, std::vector<uint8_t>& model) {
-  if (envelope.has_update()) {
-    validate_manifest(envelope.update().delta(), expected_model(), kAllCodecs);
-  } else if (envelope.has_task()) {
-    validate_manifest(envelope.task().model(), expected_model(), kAllCodecs);
-  } else if (envelope.has_chunk()) {
-    ChunkAssembler assembler(model.data(), model.size());
-    assembler.add(envelope.chunk());
-    assembler.finish();
-    const auto& data = envelope.chunk().data();
-    std::vector<float> values(data.size() / 2);
-    decode_floats(reinterpret_cast<const uint8_t*>(data.data()), values.size(), wire::CODEC_FP16,
-                  values.data());
+// Does what a receiver does with decoded envelopes: a Task or UpdateHeader announces a
+// manifest, chunks stream into a 16-float model, TransferEnd checks the digest. Every refusal is a
+// ProtocolError.
+class Receiver {
+ public:
+  void handle(const wire::Envelope& envelope) {
+    if (envelope.has_update() || envelope.has_task()) {
+      const auto& manifest =
+          envelope.has_update() ? envelope.update().delta() : envelope.task().model();
+      validate_manifest(manifest, expected_model(), kAllCodecs);
+      start(manifest);
+    } else if (envelope.has_chunk()) {
+      if (!reader_) start(expected_model());
+      reader_->add(envelope.chunk());
+    } else if (envelope.has_transfer_end() && reader_) {
+      reader_->finish(envelope.transfer_end());
+    }
   }
-}
+
+ private:
+  void start(const wire::Manifest& manifest) {
+    reader_ = std::make_unique<TensorStreamReader>(
+        manifest, std::vector<MutableTensorView>{{expected_model().tensors(0), model_.data()}});
+  }
+
+  std::vector<float> model_ = std::vector<float>(16);
+  std::unique_ptr<TensorStreamReader> reader_;
+};
 
 }  // namespace
 
@@ -59,11 +73,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ++data;
   --size;
   FrameDecoder decoder(kMaxFrame);
-  std::vector<uint8_t> model(64);
+  Receiver receiver;
   try {
     for (size_t at = 0; at < size; at += piece) {
       const size_t n = std::min(piece, size - at);
-      for (const auto& envelope : decoder.feed(data + at, n)) handle(envelope, model);
+      for (const auto& envelope : decoder.feed(data + at, n)) receiver.handle(envelope);
     }
   } catch (const ProtocolError&) {
     // Refusing hostile input is the expected outcome.

@@ -116,38 +116,5 @@ wire::TensorChunk chunk(uint64_t offset, const std::string& data) {
   return c;
 }
 
-TEST(ChunkAssembler, ReassemblesInOrderChunksIntoTheDestination) {
-  std::string destination(10, '.');
-  ChunkAssembler assembler(reinterpret_cast<uint8_t*>(destination.data()), 10);
-  assembler.add(chunk(0, "abcd"));
-  EXPECT_THROW(assembler.finish(), ProtocolError);
-  assembler.add(chunk(4, "efghij"));
-  EXPECT_NO_THROW(assembler.finish());
-  EXPECT_EQ(destination, "abcdefghij");
-}
-
-TEST(ChunkAssembler, RefusesOverrunsGapsAndOverlapsBeforeCopying) {
-  std::string destination(8, '.');
-  {
-    ChunkAssembler overrun(reinterpret_cast<uint8_t*>(destination.data()), 4);
-    EXPECT_THROW(overrun.add(chunk(0, "abcde")), ProtocolError);
-    EXPECT_EQ(destination, "........");                        // nothing was copied
-    EXPECT_THROW(overrun.add(chunk(0, "ab")), ProtocolError);  // remembers its failure
-  }
-  ChunkAssembler gap(reinterpret_cast<uint8_t*>(destination.data()), 8);
-  gap.add(chunk(0, "ab"));
-  EXPECT_THROW(gap.add(chunk(3, "cd")), ProtocolError);
-  ChunkAssembler overlap(reinterpret_cast<uint8_t*>(destination.data()), 8);
-  overlap.add(chunk(0, "ab"));
-  try {
-    overlap.add(chunk(1, "cd"));
-    FAIL() << "expected an overlap error";
-  } catch (const ProtocolError& e) {
-    EXPECT_EQ(e.code(), wire::STATUS_MANIFEST_BYTES);
-    EXPECT_NE(std::string(e.what()).find("does not continue the transfer at byte 2"),
-              std::string::npos);
-  }
-}
-
 }  // namespace
 }  // namespace fedgan::protocol

@@ -1,0 +1,121 @@
+#include "protocol/server.h"
+
+#include "protocol/tls_connection.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+
+#include <fmt/format.h>
+
+namespace fedgan::protocol {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+std::shared_ptr<Server> Server::create(asio::io_context& io, const TlsContext& tls,
+                                       ServerOptions options, AcceptHandler on_accept,
+                                       RefuseHandler on_refuse) {
+  return std::shared_ptr<Server>(
+      new Server(io, tls, std::move(options), std::move(on_accept), std::move(on_refuse)));
+}
+
+Server::Server(asio::io_context& io, const TlsContext& tls, ServerOptions options,
+               AcceptHandler on_accept, RefuseHandler on_refuse)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      acceptor_(strand_),
+      tls_(tls),
+      options_(std::move(options)),
+      allowed_(options_.allowed_identities.begin(), options_.allowed_identities.end()),
+      on_accept_(std::move(on_accept)),
+      on_refuse_(std::move(on_refuse)),
+      active_(std::make_shared<std::atomic<size_t>>(0)) {}
+
+void Server::start() {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(options_.bind_address, ec);
+  if (ec) {
+    throw TransportError(
+        TransportErrorKind::kConfiguration,
+        fmt::format("'{}' is not an IP address to listen on", options_.bind_address));
+  }
+  const tcp::endpoint endpoint(address, options_.port);
+  auto& acceptor = acceptor_;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw TransportError(TransportErrorKind::kConfiguration,
+                         fmt::format("cannot listen on {}:{}: {}", options_.bind_address,
+                                     options_.port, ec.message()));
+  }
+  port_ = acceptor.local_endpoint().port();
+  asio::post(strand_, [self = shared_from_this()] { self->accept_next(); });
+}
+
+void Server::stop() {
+  asio::post(strand_, [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+void Server::accept_next() {
+  auto strand = asio::make_strand(io_);
+  acceptor_.async_accept(strand,
+                         [self = shared_from_this(), strand](const boost::system::error_code& ec,
+                                                             tcp::socket socket) mutable {
+                           if (ec == asio::error::operation_aborted || !self->acceptor_.is_open())
+                             return;
+                           if (!ec) self->admit(strand, std::move(socket));
+                           // Errors of one accept (a peer that reset at once, descriptors
+                           // exhausted) do not stop the server; the next accept is tried.
+                           self->accept_next();
+                         });
+}
+
+void Server::admit(asio::strand<asio::io_context::executor_type> strand, tcp::socket socket) {
+  boost::system::error_code ignored;
+  const auto peer = socket.remote_endpoint(ignored);
+  const std::string address = fmt::format("{}:{}", peer.address().to_string(), peer.port());
+  if (active_->load() >= options_.max_connections) {
+    socket.close(ignored);
+    if (on_refuse_) {
+      on_refuse_(address,
+                 TransportError(TransportErrorKind::kOverloaded,
+                                fmt::format("{} refused: {} connections are open, the "
+                                            "limit is {}",
+                                            address, active_->load(), options_.max_connections)));
+    }
+    return;
+  }
+  ++*active_;
+  // Released when the connection closes (or is destroyed), whichever comes first.
+  std::shared_ptr<void> slot(nullptr, [active = active_](void*) { --*active; });
+  auto connection =
+      std::make_shared<TlsConnection>(strand, std::move(socket), tls_, options_.connection);
+  connection->hold_until_closed(std::move(slot));
+  connection->accept_handshake(
+      [self = shared_from_this(), connection](std::optional<TransportError> error) {
+        if (error) {
+          if (self->on_refuse_) self->on_refuse_(connection->remote_address(), *error);
+          return;
+        }
+        const auto& identity = connection->peer_identity();
+        if (!self->allowed_.empty() && self->allowed_.count(identity) == 0) {
+          const std::string message =
+              fmt::format("identity '{}' is not admitted to this federation", identity);
+          connection->close(wire::STATUS_UNAUTHENTICATED, message);
+          if (self->on_refuse_) {
+            self->on_refuse_(connection->remote_address(),
+                             TransportError(TransportErrorKind::kUnauthorized, message,
+                                            wire::STATUS_UNAUTHENTICATED));
+          }
+          return;
+        }
+        if (self->on_accept_) self->on_accept_(connection);
+      });
+}
+
+}  // namespace fedgan::protocol

@@ -1,0 +1,78 @@
+#pragma once
+
+#include "protocol/connection.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace fedgan::protocol {
+
+struct ServerOptions {
+  /// Address to listen on ("0.0.0.0" or "::" for every interface).
+  std::string bind_address = "127.0.0.1";
+  /// 0 picks a free port (see Server::port()).
+  uint16_t port = 0;
+  /// Connections in handshake or open at once; one more is closed right after accept, before any
+  /// TLS work is spent on it.
+  size_t max_connections = 256;
+  /// When not empty, only these certificate CNs are admitted; others are told UNAUTHENTICATED
+  /// after the handshake and closed.
+  std::vector<std::string> allowed_identities;
+  ConnectionOptions connection;
+};
+
+/// Accepts mutual-TLS connections: each accepted socket gets its own strand and runs the handshake
+/// under the handshake deadline; a peer whose certificate does not chain to the federation CA
+/// (or is expired, revoked, or not a client certificate) never reaches the layer above.
+class Server : public std::enable_shared_from_this<Server> {
+ public:
+  /// An authenticated, admitted connection, not yet started: the receiver calls start().
+  using AcceptHandler = std::function<void(std::shared_ptr<Connection> connection)>;
+  /// A connection refused before it reached the layer above (TLS failure, timeout, allowlist,
+  /// connection limit), for logging.
+  using RefuseHandler =
+      std::function<void(const std::string& remote_address, const TransportError& reason)>;
+
+  /// `tls` must be a server context and outlive the server and its connections (owner: caller).
+  /// Handlers are called on the connection's strand, possibly on several threads at once.
+  static std::shared_ptr<Server> create(boost::asio::io_context& io, const TlsContext& tls,
+                                        ServerOptions options, AcceptHandler on_accept,
+                                        RefuseHandler on_refuse);
+
+  /// Binds and listens synchronously (TransportError(kConfiguration) if the address cannot be
+  /// bound), then accepts until stop().
+  void start();
+  /// Stops accepting; open connections are not affected. Thread-safe.
+  void stop();
+  /// The port bound by start().
+  uint16_t port() const { return port_; }
+  /// Connections in handshake or open.
+  size_t active_connections() const { return active_->load(); }
+
+ private:
+  Server(boost::asio::io_context& io, const TlsContext& tls, ServerOptions options,
+         AcceptHandler on_accept, RefuseHandler on_refuse);
+  void accept_next();
+  void admit(boost::asio::strand<boost::asio::io_context::executor_type> strand,
+             boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& io_;  // owned by the caller, outlives the server
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  const TlsContext& tls_;  // owned by the caller, outlives the server
+  ServerOptions options_;
+  std::set<std::string> allowed_;
+  AcceptHandler on_accept_;
+  RefuseHandler on_refuse_;
+  std::shared_ptr<std::atomic<size_t>> active_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace fedgan::protocol

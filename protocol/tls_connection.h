@@ -1,0 +1,116 @@
+#pragma once
+
+// Internal to the protocol library: the Asio/OpenSSL implementation behind Connection, shared by
+// async_connect (client side) and Server (server side). Not a public header: it pulls in OpenSSL.
+
+#include "protocol/connection.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <deque>
+#include <mutex>
+#include <vector>
+
+namespace fedgan::protocol {
+
+class TlsConnection final : public Connection, public std::enable_shared_from_this<TlsConnection> {
+ public:
+  using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+  using HandshakeHandler = std::function<void(std::optional<TransportError>)>;
+
+  /// `socket` must have been created on `strand`. `tls` is owned by the caller and outlives this.
+  TlsConnection(Strand strand, boost::asio::ip::tcp::socket socket, const TlsContext& tls,
+                const ConnectionOptions& options);
+  ~TlsConnection() override;
+
+  /// Server side: runs the handshake under the handshake deadline; on success the peer identity
+  /// is known. `handler` runs on the strand.
+  void accept_handshake(HandshakeHandler handler);
+  /// Client side: connects to one of `endpoints`, checks the server name, runs the handshake.
+  void connect_handshake(const boost::asio::ip::tcp::resolver::results_type& endpoints,
+                         const std::string& server_name, HandshakeHandler handler);
+  /// Held until the connection is closed (Server counts live connections with it).
+  void hold_until_closed(std::shared_ptr<void> token) { slot_ = std::move(token); }
+
+  void start(MessageHandler on_message, CloseHandler on_close) override;
+  void send(const wire::Envelope& message) override;
+  void send_stream(StreamSource source, std::function<void()> on_done) override;
+  void close(wire::StatusCode code, const std::string& message) override;
+  const std::string& peer_identity() const override { return identity_; }
+  const std::string& remote_address() const override { return address_; }
+  const std::string& tls_version() const override { return tls_version_; }
+  std::optional<TransportError> error() const override;
+  ConnectionStats stats() const override;
+
+ private:
+  enum class State { kHandshaking, kOpen, kClosing, kClosed };
+  struct Outgoing {
+    std::vector<uint8_t> frame;  // a ready frame, or empty when `source` is set
+    StreamSource source;
+    std::function<void()> on_done;
+  };
+  using Clock = std::chrono::steady_clock;
+
+  void run_handshake(bool server, HandshakeHandler handler);
+  void on_handshake(const boost::system::error_code& ec, HandshakeHandler handler);
+  void set_read_deadline(Clock::time_point deadline);
+  void wait_read_deadline();
+  void on_read_deadline(const boost::system::error_code& ec);
+  void read_next();
+  void on_read(const boost::system::error_code& ec, size_t bytes);
+  void deliver(wire::Envelope& message);
+  void enqueue(Outgoing item);
+  void write_next();
+  bool take_next_frame();
+  void on_write(const boost::system::error_code& ec, size_t bytes);
+  void on_write_deadline(const boost::system::error_code& ec);
+  void schedule_heartbeat();
+  void fail(TransportError error);
+  void fail_with_goodbye(TransportError error);
+  void finish_closing();
+  void shut_down();
+  void start_tls_shutdown();
+  TransportError network_error(const boost::system::error_code& ec, const char* what) const;
+  std::optional<TransportError> remembered() const;
+  void remember(const TransportError& error);
+
+  Strand strand_;
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+  boost::asio::steady_timer read_timer_;
+  boost::asio::steady_timer write_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
+  ConnectionOptions options_;
+  FrameDecoder decoder_;
+  std::vector<uint8_t> read_buffer_;
+  State state_ = State::kHandshaking;
+  Clock::time_point read_deadline_;
+  Clock::time_point frame_started_;
+  bool in_frame_ = false;
+  bool read_in_flight_ = false;
+  bool lingering_ = false;
+  bool tls_shutdown_started_ = false;
+
+  std::deque<Outgoing> queue_;
+  std::vector<uint8_t> writing_;
+  bool write_in_flight_ = false;
+  bool goodbye_queued_ = false;
+  Clock::time_point last_write_;
+
+  MessageHandler on_message_;
+  CloseHandler on_close_;
+  std::string identity_;
+  std::string address_;
+  std::string tls_version_;
+  std::shared_ptr<void> slot_;
+
+  // Read by other threads (send, error, stats); written on the strand.
+  mutable std::mutex shared_mutex_;
+  std::optional<TransportError> error_;
+  ConnectionStats stats_;
+  size_t queued_bytes_ = 0;
+};
+
+}  // namespace fedgan::protocol
