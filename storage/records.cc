@@ -1,0 +1,58 @@
+#include "storage/records.h"
+
+#include "storage/error.h"
+
+#include <chrono>
+
+namespace fedgan::storage {
+
+double unix_seconds_now() {
+  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return std::chrono::duration<double>(since_epoch).count();
+}
+
+std::string_view to_string(RoundStatus status) {
+  switch (status) {
+    case RoundStatus::kRunning:
+      return "running";
+    case RoundStatus::kCommitted:
+      return "committed";
+    case RoundStatus::kFailed:
+      return "failed";
+    case RoundStatus::kAborted:
+      return "aborted";
+  }
+  return "unknown";
+}
+
+RoundStatus parse_round_status(std::string_view text) {
+  for (auto status : {RoundStatus::kRunning, RoundStatus::kCommitted, RoundStatus::kFailed,
+                      RoundStatus::kAborted}) {
+    if (text == to_string(status)) return status;
+  }
+  throw StorageError(fmt::format("unknown round status '{}'", text));
+}
+
+std::string_view to_string(EventLevel level) {
+  switch (level) {
+    case EventLevel::kDebug:
+      return "debug";
+    case EventLevel::kInfo:
+      return "info";
+    case EventLevel::kWarning:
+      return "warning";
+    case EventLevel::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+EventLevel parse_event_level(std::string_view text) {
+  for (auto level :
+       {EventLevel::kDebug, EventLevel::kInfo, EventLevel::kWarning, EventLevel::kError}) {
+    if (text == to_string(level)) return level;
+  }
+  throw StorageError(fmt::format("unknown event level '{}'", text));
+}
+
+}  // namespace fedgan::storage

@@ -1,0 +1,315 @@
+#include "storage/run_store.h"
+
+#include "storage/error.h"
+
+#include <cmath>
+
+namespace fedgan::storage {
+namespace {
+
+std::optional<std::string> null_if_empty(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  return text;
+}
+
+bool is_sha256_hex(const std::string& text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool is_reason_code(const std::string& text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+// NaN passes: it is stored as NULL ("not measured"), like every NaN the Statement binds.
+void check_non_negative(std::optional<double> value, std::string_view field) {
+  check(!value || std::isnan(*value) || *value >= 0, "{} must be >= 0, got {}", field,
+        value.value_or(0));
+}
+
+void check_update(const Update& u) {
+  check(!u.client.empty(), "update for round attempt {}: empty client identity", u.round_id);
+  if (u.accepted) {
+    check(u.reject_reason.empty(), "accepted update from '{}' carries reject reason '{}'", u.client,
+          u.reject_reason);
+    check(u.num_samples && u.delta_norm && std::isfinite(*u.delta_norm),
+          "accepted update from '{}' needs num_samples and a finite delta_norm", u.client);
+  } else {
+    check(is_reason_code(u.reject_reason),
+          "rejected update from '{}' needs a reason code of capital letters, digits and '_' "
+          "(e.g. NON_FINITE), got '{}'",
+          u.client, u.reject_reason);
+  }
+  check(!u.num_samples || *u.num_samples >= 0, "update from '{}': num_samples {} < 0", u.client,
+        u.num_samples.value_or(0));
+  check(u.bytes_received >= 0, "update from '{}': bytes_received {} < 0", u.client,
+        u.bytes_received);
+  check_non_negative(u.delta_norm, "delta_norm");
+  check_non_negative(u.upload_seconds, "upload_seconds");
+  check_non_negative(u.train_seconds, "train_seconds");
+  check_non_negative(u.samples_per_second, "samples_per_second");
+}
+
+void check_evaluation(const Evaluation& e) {
+  check_non_negative(e.fid, "evaluation fid");
+  check_non_negative(e.kl_to_uniform, "evaluation kl_to_uniform");
+  check(
+      !e.high_quality_fraction || (*e.high_quality_fraction >= 0 && *e.high_quality_fraction <= 1),
+      "evaluation high_quality_fraction must be in [0, 1], got {}",
+      e.high_quality_fraction.value_or(0));
+  check(e.classes_covered.value_or(0) >= 0 && e.modes_captured.value_or(0) >= 0,
+        "evaluation counts must be >= 0");
+}
+
+}  // namespace
+
+RunStore::RunStore(Database& db) : db_(db), history_(db) {}
+
+RunStore::OpenedRun RunStore::create_or_resume_run(const Run& run) {
+  Transaction transaction(db_);
+  std::optional<Run> stored = history_.find_run(run.run_id);
+  if (stored) {
+    check(stored->seed == run.seed && stored->model == run.model,
+          "run '{}' exists with seed {} and model '{}'; resuming it with seed {} and model '{}' "
+          "would mix two experiments under one name: choose another run id",
+          run.run_id, stored->seed, stored->model, run.seed, run.model);
+  } else {
+    db_.prepare("INSERT INTO runs (run_id, created_at, seed, model, config) VALUES (?, ?, ?, ?, ?)")
+        .bind_all(run.run_id, run.created_at, static_cast<int64_t>(run.seed), run.model,
+                  run.config_json)
+        .run();
+  }
+  Event event;
+  event.logged_at = run.created_at;  // the caller's now, also when resuming
+  event.kind = stored ? "run_resumed" : "run_created";
+  event.message = fmt::format("run '{}' {} (model {}, seed {})", run.run_id,
+                              stored ? "resumed" : "created", run.model, run.seed);
+  event.run_id = run.run_id;
+  log_event(event);
+  transaction.commit();
+  return {stored ? *stored : run, stored.has_value()};
+}
+
+void RunStore::finish_run(const std::string& run_id, double finished_at) {
+  auto statement = db_.prepare("UPDATE runs SET finished_at = ? WHERE run_id = ?");
+  statement.bind_all(finished_at, run_id).run();
+  check(db_.changes() == 1, "finish_run: unknown run '{}'", run_id);
+}
+
+ResumePoint RunStore::recover(const std::string& run_id, double now, const std::string& reason) {
+  check(!reason.empty(), "recover: the abort reason must not be empty");
+  Transaction transaction(db_);
+  check(history_.find_run(run_id).has_value(), "recover: unknown run '{}'", run_id);
+  ResumePoint point;
+  auto running = db_.prepare(
+      "SELECT round_id, round, attempt FROM rounds WHERE run_id = ? AND status = 'running'");
+  running.bind_all(run_id);
+  while (running.step()) {
+    point.aborted.push_back({running.column<int64_t>(0), run_id, running.column<int64_t>(1),
+                             running.column<int64_t>(2)});
+  }
+  // max(): a clock that stepped back since the round started must not violate the CHECK.
+  auto abort = db_.prepare(
+      "UPDATE rounds SET status = 'aborted', finished_at = max(started_at, ?), failure_reason = ? "
+      "WHERE round_id = ?");
+  for (const RoundAttempt& attempt : point.aborted) {
+    abort.bind_all(now, reason, attempt.round_id).run();
+    abort.reset();
+    log_event(
+        {0, now, EventLevel::kWarning, "round_aborted",
+         fmt::format("round {} attempt {} aborted: {}", attempt.round, attempt.attempt, reason),
+         run_id, attempt.round, std::nullopt});
+  }
+  point.last_committed = history_.last_committed_round(run_id);
+  transaction.commit();
+  return point;
+}
+
+int64_t RunStore::upsert_client(const std::string& identity, double seen_at) {
+  auto client = db_.prepare(
+      "INSERT INTO clients (identity, first_seen, last_seen) VALUES (?1, ?2, ?2) "
+      "ON CONFLICT (identity) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), "
+      "last_seen = max(last_seen, excluded.last_seen) RETURNING client_id");
+  client.bind_all(identity, seen_at).step();
+  const auto client_id = client.column<int64_t>(0);
+  client.run();  // a RETURNING statement finishes when stepped to its end
+  return client_id;
+}
+
+Client RunStore::touch_client(const std::string& identity, double seen_at) {
+  check(!identity.empty(), "touch_client: empty client identity");
+  upsert_client(identity, seen_at);
+  return *history_.find_client(identity);
+}
+
+RoundAttempt RunStore::begin_round(const std::string& run_id, int64_t round, double started_at,
+                                   int64_t clients_selected) {
+  check(round >= 0 && clients_selected >= 0,
+        "begin_round: round {} and clients_selected {} must be >= 0", round, clients_selected);
+  Transaction transaction(db_);
+  check(history_.find_run(run_id).has_value(), "begin_round: unknown run '{}'", run_id);
+  auto running =
+      db_.prepare("SELECT round, attempt FROM rounds WHERE run_id = ? AND status = 'running'");
+  if (running.bind_all(run_id).step()) {
+    throw StorageError(fmt::format(
+        "cannot begin round {} of run '{}': round {} attempt {} is still running; commit or fail "
+        "it first (after a restart, recover() aborts it)",
+        round, run_id, running.column<int64_t>(0), running.column<int64_t>(1)));
+  }
+  auto attempts = db_.prepare(
+      "SELECT coalesce(max(attempt), 0) + 1, coalesce(max(status = 'committed'), 0) FROM rounds "
+      "WHERE run_id = ? AND round = ?");
+  attempts.bind_all(run_id, round).step();
+  check(!attempts.column<bool>(1), "round {} of run '{}' is already committed", round, run_id);
+  const RoundAttempt attempt{0, run_id, round, attempts.column<int64_t>(0)};
+  db_.prepare(
+         "INSERT INTO rounds (run_id, round, attempt, started_at, clients_selected) "
+         "VALUES (?, ?, ?, ?, ?)")
+      .bind_all(run_id, round, attempt.attempt, started_at, clients_selected)
+      .run();
+  RoundAttempt started = attempt;
+  started.round_id = db_.last_insert_rowid();
+  log_event({0, started_at, EventLevel::kInfo, "round_started",
+             fmt::format("round {} attempt {} started with {} clients selected", round,
+                         attempt.attempt, clients_selected),
+             run_id, round, std::nullopt});
+  transaction.commit();
+  return started;
+}
+
+Round RunStore::running_round(int64_t round_id, std::string_view action) {
+  std::optional<Round> round = history_.find_round(round_id);
+  check(round.has_value(), "{}: no round attempt with round_id {}", action, round_id);
+  check(round->status == RoundStatus::kRunning,
+        "{}: round {} attempt {} of run '{}' is {}, not running", action, round->round,
+        round->attempt, round->run_id, to_string(round->status));
+  return *round;
+}
+
+int64_t RunStore::record_update(const Update& u) {
+  check_update(u);
+  Transaction transaction(db_);
+  const Round round = running_round(u.round_id, "record_update");
+  const int64_t client_id = upsert_client(u.client, u.received_at);
+  if (u.accepted) {
+    auto duplicate =
+        db_.prepare("SELECT 1 FROM updates WHERE round_id = ? AND client_id = ? AND accepted = 1");
+    check(!duplicate.bind_all(u.round_id, client_id).step(),
+          "client '{}' already has an accepted update in round {} attempt {}; record this one as "
+          "rejected (DUPLICATE_UPDATE)",
+          u.client, round.round, round.attempt);
+  }
+  db_.prepare(
+         "INSERT INTO updates (round_id, client_id, received_at, accepted, reject_reason, "
+         "reject_message, num_samples, delta_norm, bytes_received, upload_seconds, train_seconds, "
+         "samples_per_second, local_metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(u.round_id, client_id, u.received_at, u.accepted, null_if_empty(u.reject_reason),
+                null_if_empty(u.reject_message), u.num_samples, u.delta_norm, u.bytes_received,
+                u.upload_seconds, u.train_seconds, u.samples_per_second, u.local_metrics_json)
+      .run();
+  const int64_t update_id = db_.last_insert_rowid();
+  add_to_totals(client_id, u);
+  transaction.commit();
+  return update_id;
+}
+
+void RunStore::add_to_totals(int64_t client_id, const Update& u) {
+  const int64_t accepted = u.accepted ? 1 : 0;
+  const int64_t samples = u.accepted ? u.num_samples.value_or(0) : 0;
+  db_.prepare(
+         "UPDATE clients SET updates_accepted = updates_accepted + ?, updates_rejected = "
+         "updates_rejected + ?, samples_accepted = samples_accepted + ?, bytes_received = "
+         "bytes_received + ? WHERE client_id = ?")
+      .bind_all(accepted, 1 - accepted, samples, u.bytes_received, client_id)
+      .run();
+  db_.prepare(
+         "UPDATE rounds SET updates_accepted = updates_accepted + ?, updates_rejected = "
+         "updates_rejected + ?, samples_accepted = samples_accepted + ? WHERE round_id = ?")
+      .bind_all(accepted, 1 - accepted, samples, u.round_id)
+      .run();
+}
+
+void RunStore::commit_round(int64_t round_id, const RoundCommit& c) {
+  check(!c.checkpoint_path.empty(), "commit_round: empty checkpoint path");
+  check(is_sha256_hex(c.checkpoint_sha256),
+        "commit_round: checkpoint SHA-256 must be 64 lowercase hex digits, got '{}'",
+        c.checkpoint_sha256);
+  check(std::isfinite(c.aggregate_norm) && c.aggregate_norm >= 0,
+        "commit_round: aggregate_norm must be finite and >= 0, got {}", c.aggregate_norm);
+  check_evaluation(c.evaluation);
+  Transaction transaction(db_);
+  const Round round = running_round(round_id, "commit_round");
+  const Evaluation& e = c.evaluation;
+  db_.prepare(
+         "UPDATE rounds SET status = 'committed', finished_at = ?, aggregate_norm = ?, "
+         "metrics = ?, eval_fid = ?, eval_classes_covered = ?, eval_modes_captured = ?, "
+         "eval_high_quality = ?, eval_kl_uniform = ?, checkpoint_path = ?, checkpoint_sha256 = ?, "
+         "sample_grid_path = ? WHERE round_id = ?")
+      .bind_all(c.finished_at, c.aggregate_norm, c.metrics_json, e.fid, e.classes_covered,
+                e.modes_captured, e.high_quality_fraction, e.kl_to_uniform, c.checkpoint_path,
+                c.checkpoint_sha256, c.sample_grid_path, round_id)
+      .run();
+  log_event({0, c.finished_at, EventLevel::kInfo, "round_committed",
+             fmt::format("round {} attempt {} committed: {} updates accepted, {} rejected, {} "
+                         "samples; checkpoint {}",
+                         round.round, round.attempt, round.updates_accepted, round.updates_rejected,
+                         round.samples_accepted, c.checkpoint_path),
+             round.run_id, round.round, std::nullopt});
+  transaction.commit();
+}
+
+void RunStore::fail_round(int64_t round_id, double finished_at, const std::string& reason) {
+  check(!reason.empty(), "fail_round: the reason must not be empty");
+  Transaction transaction(db_);
+  const Round round = running_round(round_id, "fail_round");
+  db_.prepare(
+         "UPDATE rounds SET status = 'failed', finished_at = ?, failure_reason = ? "
+         "WHERE round_id = ?")
+      .bind_all(finished_at, reason, round_id)
+      .run();
+  log_event({0, finished_at, EventLevel::kWarning, "round_failed",
+             fmt::format("round {} attempt {} failed: {}", round.round, round.attempt, reason),
+             round.run_id, round.round, std::nullopt});
+  transaction.commit();
+}
+
+void RunStore::record_evaluation(int64_t round_id, const Evaluation& e,
+                                 const std::optional<std::string>& sample_grid_path) {
+  check_evaluation(e);
+  Transaction transaction(db_);
+  std::optional<Round> round = history_.find_round(round_id);
+  check(round && round->status == RoundStatus::kCommitted,
+        "record_evaluation: round_id {} is not a committed round attempt", round_id);
+  // coalesce: a figure not measured now keeps the value stored earlier.
+  db_.prepare(
+         "UPDATE rounds SET eval_fid = coalesce(?, eval_fid), "
+         "eval_classes_covered = coalesce(?, eval_classes_covered), "
+         "eval_modes_captured = coalesce(?, eval_modes_captured), "
+         "eval_high_quality = coalesce(?, eval_high_quality), "
+         "eval_kl_uniform = coalesce(?, eval_kl_uniform), "
+         "sample_grid_path = coalesce(?, sample_grid_path) WHERE round_id = ?")
+      .bind_all(e.fid, e.classes_covered, e.modes_captured, e.high_quality_fraction,
+                e.kl_to_uniform, sample_grid_path, round_id)
+      .run();
+  transaction.commit();
+}
+
+int64_t RunStore::log_event(const Event& event) {
+  check(!event.kind.empty(), "log_event: empty event kind");
+  db_.prepare(
+         "INSERT INTO events (run_id, logged_at, level, kind, round, client, message) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(event.run_id, event.logged_at, to_string(event.level), event.kind, event.round,
+                event.client, event.message)
+      .run();
+  return db_.last_insert_rowid();
+}
+
+}  // namespace fedgan::storage
