@@ -1,0 +1,111 @@
+#include "aggregation/fedavg.h"
+
+#include "aggregation/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace fedgan::aggregation {
+namespace {
+
+// The per-element loops below are kept free of branches and calls so the compiler vectorises
+// them; `sum` (double) and the float views cannot alias, which it may assume from their types.
+
+void accumulate(double* sum, const float* delta, size_t size, double weight) {
+  for (size_t i = 0; i < size; ++i) sum[i] += weight * static_cast<double>(delta[i]);
+}
+
+void write_mean(float* out, const double* sum, size_t size, double total_weight) {
+  for (size_t i = 0; i < size; ++i) out[i] = static_cast<float>(sum[i] / total_weight);
+}
+
+void add_scaled_mean(float* global, const double* sum, size_t size, double total_weight,
+                     double server_lr) {
+  for (size_t i = 0; i < size; ++i) {
+    global[i] =
+        static_cast<float>(static_cast<double>(global[i]) + server_lr * (sum[i] / total_weight));
+  }
+}
+
+}  // namespace
+
+std::string_view weighting_name(Weighting weighting) {
+  switch (weighting) {
+    case Weighting::kSampleCount:
+      return "sample_count";
+    case Weighting::kUniform:
+      return "uniform";
+  }
+  return "unknown";
+}
+
+Weighting parse_weighting(std::string_view name) {
+  for (Weighting weighting : {Weighting::kSampleCount, Weighting::kUniform}) {
+    if (name == weighting_name(weighting)) return weighting;
+  }
+  throw AggregationError(
+      fmt::format("unknown weighting '{}': expected 'sample_count' or 'uniform'", name));
+}
+
+void validate(const FedAvgOptions& options) {
+  check(options.weighting == Weighting::kSampleCount || options.weighting == Weighting::kUniform,
+        "weighting {} is not a Weighting value", static_cast<int>(options.weighting));
+  check(std::isfinite(options.server_lr) && options.server_lr > 0.0,
+        "server_lr must be finite and positive, got {}", options.server_lr);
+}
+
+double update_weight(const FedAvgOptions& options, uint64_t num_samples) {
+  if (options.weighting == Weighting::kUniform) return 1.0;
+  check(num_samples > 0, "an update with 0 samples has no weight under sample-count weighting");
+  const uint64_t cap = options.max_samples_per_update;
+  return static_cast<double>(cap == 0 ? num_samples : std::min(num_samples, cap));
+}
+
+StreamingFedAvg::StreamingFedAvg(ModelLayout layout, FedAvgOptions options)
+    : layout_(std::move(layout)), options_(options) {
+  validate_layout(layout_);
+  validate(options_);
+  offsets_.reserve(layout_.num_tensors());
+  size_t offset = 0;
+  for (const TensorEntry& entry : layout_.tensors) {
+    offsets_.push_back(offset);
+    offset += entry.size;
+  }
+  sum_.assign(offset, 0.0);
+}
+
+void StreamingFedAvg::add(const ConstViews& delta, uint64_t num_samples) {
+  check_views(layout_, delta, "delta");
+  const double weight = update_weight(options_, num_samples);
+  for (size_t t = 0; t < delta.size(); ++t) {
+    accumulate(sum_.data() + offsets_[t], delta[t], layout_.tensors[t].size, weight);
+  }
+  ++num_updates_;
+  total_weight_ += weight;
+}
+
+void StreamingFedAvg::aggregate_into(const MutableViews& out) const {
+  check_views(layout_, out, "aggregate output");
+  check(num_updates_ > 0, "no update was added: there is no mean to take");
+  for (size_t t = 0; t < out.size(); ++t) {
+    write_mean(out[t], sum_.data() + offsets_[t], layout_.tensors[t].size, total_weight_);
+  }
+}
+
+void StreamingFedAvg::apply_to(const MutableViews& global) const {
+  check_views(layout_, global, "global model");
+  check(num_updates_ > 0, "no update was added: the global model cannot be moved");
+  for (size_t t = 0; t < global.size(); ++t) {
+    add_scaled_mean(global[t], sum_.data() + offsets_[t], layout_.tensors[t].size, total_weight_,
+                    options_.server_lr);
+  }
+}
+
+void StreamingFedAvg::reset() {
+  std::fill(sum_.begin(), sum_.end(), 0.0);
+  num_updates_ = 0;
+  total_weight_ = 0.0;
+}
+
+}  // namespace fedgan::aggregation
