@@ -26,11 +26,13 @@ done
 bench="${FEDGAN_BUILD_DIR:-build}/bench/fedgan-bench-transfer"
 [[ -x "$bench" ]] || { echo "$bench not found: build first (scripts/build.sh)" >&2; exit 1; }
 
-# AES-128-GCM throughput on 16384-byte blocks, in MiB/s (openssl prints kB/s in 1000s of bytes).
-aes_gcm_mib_s() {
-  openssl speed -evp aes-128-gcm -seconds 2 -bytes 16384 2>/dev/null |
-    awk '/^AES-128-GCM/ || /^aes-128-gcm/ { v = $NF; sub(/k$/, "", v); print v * 1000 / 1048576 }'
+# Throughput of one OpenSSL primitive on 16384-byte blocks, in MiB/s (openssl prints 1000s of
+# bytes per second).
+openssl_mib_s() {
+  openssl speed -evp "$1" -seconds 2 -bytes 16384 2>/dev/null |
+    awk -v name="$1" 'tolower($1) == tolower(name) { v = $NF; sub(/k$/, "", v); print v * 1000 / 1048576 }'
 }
+aes_gcm_mib_s() { openssl_mib_s aes-128-gcm; }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
@@ -46,9 +48,12 @@ for mib in $sizes; do
 done
 aes_after=$(aes_gcm_mib_s)
 aes=$(printf '%s\n%s\n' "$aes_before" "$aes_after" | median)
+# The transfer digest (SHA-256 of every byte, on both sides) is the other per-byte cost.
+sha=$(openssl_mib_s sha256)
 
 echo
 echo "openssl speed -evp aes-128-gcm, 16 KiB blocks: ${aes_before} MiB/s before, ${aes_after} MiB/s after (median ${aes})"
+echo "openssl speed -evp sha256, 16 KiB blocks: ${sha} MiB/s"
 echo
 echo "| model | transfer MiB/s (median of $repeat) | ÷ AES-128-GCM | sender peak RSS | receiver peak RSS |"
 echo "|---|---|---|---|---|"

@@ -4,6 +4,7 @@
 // codecs and the SHA-256 check. Any crash,
 // sanitizer report or exception other than ProtocolError is a bug.
 #include "protocol/frame.h"
+#include "protocol/protobuf_log.h"
 #include "protocol/tensor_records.h"
 #include "protocol/tensor_stream.h"
 
@@ -64,6 +65,13 @@ class Receiver {
 };
 
 }  // namespace
+
+// As in the transport: libprotobuf's per-field parse errors are not logged (they are refused as
+// MALFORMED anyway), which would otherwise flood the fuzzer's output.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  silence_protobuf_parse_logs();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
