@@ -16,6 +16,8 @@ find_package(Boost 1.74 REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(SQLite3 REQUIRED)
+# Configuration files of the coordinator and client (header-only).
+find_package(tomlplusplus REQUIRED)
 if(FEDGAN_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -1,0 +1,633 @@
+#include "coordinator/coordinator.h"
+
+#include "aggregation/delta.h"
+#include "aggregation/fedavg.h"
+#include "coordinator/client_session.h"
+#include "coordinator/config_file.h"
+#include "coordinator/error.h"
+#include "coordinator/evaluator.h"
+#include "coordinator/global_model.h"
+#include "coordinator/round_plan.h"
+#include "coordinator/update_validator.h"
+#include "protocol/server.h"
+#include "protocol/tls_context.h"
+#include "storage/checkpoint_store.h"
+#include "storage/run_store.h"
+#include "storage/schema.h"
+
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cmath>
+#include <map>
+#include <mutex>
+
+namespace fedgan::coordinator {
+
+namespace asio = boost::asio;
+using protocol::ProtocolError;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kNonceBytes = 16;
+
+std::string random_nonce() {
+  std::string nonce(kNonceBytes, '\0');
+  check(RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes) == 1,
+        "the system random generator failed");
+  return nonce;
+}
+
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
+}
+
+protocol::ConnectionOptions connection_options(const ServerOptions& server) {
+  protocol::ConnectionOptions options;
+  options.handshake_timeout = millis(server.handshake_timeout_seconds);
+  options.idle_timeout = millis(server.idle_timeout_seconds);
+  options.frame_timeout = millis(server.frame_timeout_seconds);
+  options.heartbeat_interval = millis(server.heartbeat_interval_seconds);
+  return options;
+}
+
+// "STATUS_NON_FINITE" -> "NON_FINITE", as rejections are stored.
+std::string reason_name(wire::StatusCode code) {
+  std::string name = wire::StatusCode_Name(code);
+  return name.rfind("STATUS_", 0) == 0 ? name.substr(7) : name;
+}
+
+// The client's reported figures as a JSON object; only finite values (validated on admission).
+std::string metrics_json(const google::protobuf::Map<std::string, double>& metrics) {
+  std::map<std::string, double> sorted(metrics.begin(), metrics.end());
+  std::string json = "{";
+  for (const auto& [key, value] : sorted) {
+    if (json.size() > 1) json += ", ";
+    json += fmt::format("\"{}\": {:.9g}", key, value);
+  }
+  return json + "}";
+}
+
+std::optional<double> metric(const wire::UpdateHeader& header, const std::string& key) {
+  const auto found = header.metrics().find(key);
+  if (found == header.metrics().end()) return std::nullopt;
+  return found->second;
+}
+
+std::map<std::string, std::string> hyperparameters(const CoordinatorOptions& options) {
+  const auto& t = options.training;
+  return {{"architecture", options.model.architecture},
+          {"federate", options.model.federate},
+          {"local_steps", std::to_string(t.local_steps)},
+          {"batch_size", std::to_string(t.batch_size)},
+          {"lr_generator", fmt::format("{}", t.lr_generator)},
+          {"lr_discriminator", fmt::format("{}", t.lr_discriminator)},
+          {"beta1", fmt::format("{}", t.beta1)},
+          {"beta2", fmt::format("{}", t.beta2)},
+          {"loss", t.loss},
+          {"n_critic", std::to_string(t.n_critic)}};
+}
+
+}  // namespace
+
+// --- the running round ------------------------------------------------------------------------
+
+struct RunningRound {
+  storage::RoundAttempt attempt;
+  RoundRoster roster;
+  aggregation::StreamingFedAvg fedavg;
+  size_t quorum;
+  Clock::time_point started;
+  std::map<std::string, double> loss_sums;  // of accepted updates' reported losses
+  std::map<std::string, size_t> loss_counts;
+};
+
+class Coordinator::Impl : public Federation, public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(const CoordinatorOptions& options, asio::io_context& io);
+
+  void start();
+  void stop(const std::string& reason, int exit_code);
+  void request_stop(const std::string& reason) {
+    std::lock_guard lock(mutex_);
+    stop(reason, 0);
+  }
+  uint16_t port() const { return server_ ? server_->port() : 0; }
+  std::function<void(int)> stopped_callback;
+
+  void on_hello(const std::shared_ptr<ClientSession>& session, const wire::Hello& hello) override;
+  std::unique_ptr<DeltaBuffer> on_update_header(ClientSession& session,
+                                                const wire::UpdateHeader& header) override;
+  wire::Status on_update_received(ClientSession& session, ReceivedUpdate update) override;
+  void on_update_refused(ClientSession& session, const wire::UpdateHeader& header,
+                         const ProtocolError& error, bool admitted, uint64_t bytes) override;
+  void on_session_closed(ClientSession& session, const protocol::TransportError& reason) override;
+
+ private:
+  void maybe_start_round();
+  void post_round_start();
+  void start_round();
+  void evaluate_round(bool deadline_passed);
+  void on_deadline(int64_t round_id);
+  void commit_round();
+  void fail_round(const std::string& reason);
+  void record_refusal(const std::string& identity, const wire::UpdateHeader* header,
+                      const ProtocolError& error, uint64_t bytes);
+  void log(storage::EventLevel level, const std::string& kind, const std::string& message,
+           std::optional<std::string> client = std::nullopt);
+
+  CoordinatorOptions options_;
+  asio::io_context& io_;  // owned by the caller, outlives this
+  std::mutex mutex_;      // guards everything below
+  storage::Database db_;
+  storage::RunStore store_;
+  storage::CheckpointStore checkpoints_;
+  GlobalModel model_;
+  Evaluator evaluator_;
+  protocol::TlsContext tls_;
+  std::shared_ptr<protocol::Server> server_;
+  asio::steady_timer deadline_timer_;
+  std::map<std::string, std::shared_ptr<ClientSession>> sessions_;  // greeted, by identity
+  std::optional<RunningRound> round_;
+  int64_t next_round_ = 1;
+  int64_t failed_attempts_ = 0;
+  std::optional<std::filesystem::path> last_checkpoint_;
+  bool stopped_ = false;
+};
+
+Coordinator::Impl::Impl(const CoordinatorOptions& options, asio::io_context& io)
+    : options_(options),
+      io_(io),
+      db_(storage::open_database(options.storage.database.string())),
+      store_(db_),
+      checkpoints_(options.storage.checkpoint_dir),
+      model_(options.model),
+      evaluator_(options.evaluation, options.model.architecture),
+      tls_(protocol::TlsContext::server({options.tls.ca_file, options.tls.certificate_file,
+                                         options.tls.private_key_file, options.tls.crl_file,
+                                         options.tls.allow_tls12})),
+      deadline_timer_(io) {
+  const double now = storage::unix_seconds_now();
+  storage::Run run;
+  run.run_id = options.storage.run_id;
+  run.created_at = now;
+  run.seed = options.model.init_seed;
+  run.model = options.model.architecture;
+  run.config_json = to_json(options);
+  const auto opened = store_.create_or_resume_run(run);
+  const auto resume = store_.recover(run.run_id, now);
+  for (const auto& aborted : resume.aborted) {
+    fmt::print(
+        "round {} attempt {} was running when the coordinator stopped: aborted, will rerun\n",
+        aborted.round, aborted.attempt);
+  }
+  if (resume.last_committed) {
+    const auto& last = *resume.last_committed;
+    model_.load_checkpoint(*last.checkpoint_path, *last.checkpoint_sha256);
+    next_round_ = last.round + 1;
+    last_checkpoint_ = *last.checkpoint_path;
+    fmt::print("run '{}' resumed after round {} ({})\n", run.run_id, last.round,
+               *last.checkpoint_path);
+  } else {
+    fmt::print("run '{}' {}: starting from round 1\n", run.run_id,
+               opened.resumed ? "resumed with no committed round" : "created");
+  }
+}
+
+void Coordinator::Impl::start() {
+  protocol::ServerOptions server_options;
+  server_options.bind_address = options_.server.bind_address;
+  server_options.port = options_.server.port;
+  server_options.max_connections = options_.server.max_connections;
+  server_options.allowed_identities = options_.server.allowed_identities;
+  server_options.connection = connection_options(options_.server);
+  std::weak_ptr<Impl> weak = shared_from_this();
+  server_ = protocol::Server::create(
+      io_, tls_, server_options,
+      [weak](std::shared_ptr<protocol::Connection> connection) {
+        auto self = weak.lock();
+        if (!self) return connection->close(wire::STATUS_BUSY, "coordinator is stopping");
+        std::make_shared<ClientSession>(std::move(connection), self)->start();
+      },
+      [weak](const std::string& address, const protocol::TransportError& reason) {
+        if (auto self = weak.lock()) {
+          std::lock_guard lock(self->mutex_);
+          self->log(storage::EventLevel::kWarning, "connection_refused",
+                    fmt::format("{}: {}", address, reason.what()));
+        }
+      });
+  server_->start();
+  std::lock_guard lock(mutex_);
+  if (next_round_ > options_.rounds.max_rounds) {
+    return stop("the run has already committed rounds.max_rounds rounds", 0);
+  }
+  log(storage::EventLevel::kInfo, "coordinator_started",
+      fmt::format("listening on {}:{}", options_.server.bind_address, server_->port()));
+  fmt::print("listening on {}:{}; waiting for {} clients\n", options_.server.bind_address,
+             server_->port(), clients_needed_to_start(options_.rounds));
+  std::fflush(stdout);
+}
+
+// Called with mutex_ held.
+void Coordinator::Impl::stop(const std::string& reason, int exit_code) {
+  if (stopped_) return;
+  stopped_ = true;
+  deadline_timer_.cancel();
+  if (server_) server_->stop();
+  // Closed after the current handler: an Ack it is about to send (to the upload that completed
+  // the last round, say) goes out before the Goodbye.
+  asio::post(io_, [sessions = std::move(sessions_), reason] {
+    for (const auto& [identity, session] : sessions) session->close(wire::STATUS_OK, reason);
+  });
+  sessions_.clear();
+  log(storage::EventLevel::kInfo, "coordinator_stopped", reason);
+  fmt::print("coordinator stopped: {}\n", reason);
+  std::fflush(stdout);
+  if (stopped_callback) {
+    asio::post(io_, [callback = stopped_callback, exit_code] { callback(exit_code); });
+  }
+}
+
+void Coordinator::Impl::log(storage::EventLevel level, const std::string& kind,
+                            const std::string& message, std::optional<std::string> client) {
+  storage::Event event;
+  event.logged_at = storage::unix_seconds_now();
+  event.level = level;
+  event.kind = kind;
+  event.message = message;
+  event.run_id = options_.storage.run_id;
+  if (round_) event.round = round_->attempt.round;
+  event.client = std::move(client);
+  store_.log_event(event);
+}
+
+// --- sessions ---------------------------------------------------------------------------------
+
+void Coordinator::Impl::on_hello(const std::shared_ptr<ClientSession>& session,
+                                 const wire::Hello& hello) {
+  std::lock_guard lock(mutex_);
+  if (stopped_) return session->close(wire::STATUS_BUSY, "coordinator is stopping");
+  const auto codec = parse_wire_codec(options_.model.codec);
+  bool speaks_codec = false;
+  for (const int c : hello.codecs()) speaks_codec |= c == codec;
+  protocol::check(speaks_codec, wire::STATUS_MALFORMED,
+                  "this federation sends models as {}, which the client does not list",
+                  options_.model.codec);
+  const std::string& identity = session->identity();
+  if (auto previous = sessions_.find(identity); previous != sessions_.end()) {
+    // A reconnecting client: the newer connection wins; the older one is closed and, if it was
+    // in the running round, counted as gone.
+    previous->second->close(wire::STATUS_OK, "replaced by a newer connection of the same identity");
+    if (round_) round_->roster.drop(identity);
+  }
+  sessions_[identity] = session;
+  store_.touch_client(identity, storage::unix_seconds_now());
+  log(storage::EventLevel::kInfo, "client_connected",
+      fmt::format("{} from {} with {} samples on {}", identity, session->address(),
+                  hello.num_samples(),
+                  hello.device().empty() ? "an unnamed device" : hello.device()),
+      identity);
+  session->send_ack(make_status(wire::STATUS_OK, fmt::format("welcome, {}", identity)));
+  if (round_) evaluate_round(false);
+  maybe_start_round();
+}
+
+void Coordinator::Impl::on_session_closed(ClientSession& session,
+                                          const protocol::TransportError& reason) {
+  std::lock_guard lock(mutex_);
+  const auto found = sessions_.find(session.identity());
+  if (found == sessions_.end() || found->second.get() != &session) return;  // replaced or ungreeted
+  sessions_.erase(found);
+  if (stopped_) return;
+  log(storage::EventLevel::kInfo, "client_disconnected", reason.what(), session.identity());
+  if (round_) {
+    round_->roster.drop(session.identity());
+    evaluate_round(false);
+  }
+}
+
+std::unique_ptr<DeltaBuffer> Coordinator::Impl::on_update_header(ClientSession& session,
+                                                                 const wire::UpdateHeader& header) {
+  std::lock_guard lock(mutex_);
+  protocol::check(round_.has_value(), wire::STATUS_WRONG_ROUND,
+                  "update for round {} refused: no round is running", header.round());
+  protocol::check(header.metrics_size() <= 32, wire::STATUS_MALFORMED,
+                  "an update reports at most 32 metrics, this one {}", header.metrics_size());
+  for (const auto& [key, value] : header.metrics()) {
+    bool plain = !key.empty() && key.size() <= 64;
+    for (const char c : key) plain &= std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    protocol::check(plain, wire::STATUS_MALFORMED, "metric names are 1-64 letters, digits or '_'");
+    protocol::check(std::isfinite(value), wire::STATUS_NON_FINITE, "metric '{}' is not finite",
+                    key);
+  }
+  round_->roster.admit(session.identity(), header);
+  return std::make_unique<DeltaBuffer>(model_);
+}
+
+void Coordinator::Impl::record_refusal(const std::string& identity,
+                                       const wire::UpdateHeader* header, const ProtocolError& error,
+                                       uint64_t bytes) {
+  if (!round_) {
+    // No attempt to attach it to: the round it was meant for is over.
+    return log(storage::EventLevel::kWarning, "update_rejected",
+               fmt::format("{}: {}", reason_name(error.code()), error.what()), identity);
+  }
+  storage::Update update;
+  update.round_id = round_->attempt.round_id;
+  update.client = identity;
+  update.received_at = storage::unix_seconds_now();
+  update.accepted = false;
+  update.reject_reason = reason_name(error.code());
+  update.reject_message = error.what();
+  update.bytes_received = static_cast<int64_t>(bytes);
+  if (header) update.num_samples = static_cast<int64_t>(header->num_samples());
+  store_.record_update(update);
+  fmt::print("round {}: update of {} rejected: {} ({})\n", round_->attempt.round, identity,
+             update.reject_reason, error.what());
+  std::fflush(stdout);
+}
+
+void Coordinator::Impl::on_update_refused(ClientSession& session, const wire::UpdateHeader& header,
+                                          const ProtocolError& error, bool admitted,
+                                          uint64_t bytes) {
+  std::lock_guard lock(mutex_);
+  record_refusal(session.identity(), &header, error, bytes);
+  // A refusal during the transfer ends this client's part in the round (it may not upload again).
+  if (admitted && round_ && header.round() == static_cast<uint64_t>(round_->attempt.round)) {
+    round_->roster.finish(session.identity(), false);
+    evaluate_round(false);
+  }
+}
+
+wire::Status Coordinator::Impl::on_update_received(ClientSession& session, ReceivedUpdate update) {
+  std::lock_guard lock(mutex_);
+  const std::string& identity = session.identity();
+  const auto refuse = [&](const ProtocolError& error) {
+    record_refusal(identity, &update.header, error, update.bytes);
+    if (round_) {
+      round_->roster.finish(identity, false);
+      evaluate_round(false);
+    }
+    return make_status(error.code(), error.what());
+  };
+  // The round may have committed (quorum) while this upload was in flight: it is stale now.
+  if (!round_ || update.header.round() != static_cast<uint64_t>(round_->attempt.round)) {
+    return refuse(ProtocolError(
+        wire::STATUS_WRONG_ROUND,
+        fmt::format("round {} ended while the update was being uploaded", update.header.round())));
+  }
+  const auto& layout = model_.layout();
+  const double norm = aggregation::l2_norm(layout, update.delta->views());
+  NormVerdict verdict;
+  try {
+    verdict = check_delta_norm(norm, options_.aggregation);
+  } catch (const ProtocolError& error) {
+    return refuse(error);
+  }
+  if (verdict.scale != 1.0) {
+    aggregation::clip_to_norm(layout, update.delta->mutable_views(),
+                              options_.aggregation.max_delta_norm);
+  }
+  round_->fedavg.add(update.delta->views(), update.header.num_samples());
+  round_->roster.finish(identity, true);
+  for (const char* key : {"generator_loss", "discriminator_loss"}) {
+    if (const auto value = metric(update.header, key)) {
+      round_->loss_sums[key] += *value;
+      ++round_->loss_counts[key];
+    }
+  }
+  storage::Update record;
+  record.round_id = round_->attempt.round_id;
+  record.client = identity;
+  record.received_at = storage::unix_seconds_now();
+  record.accepted = true;
+  record.num_samples = static_cast<int64_t>(update.header.num_samples());
+  record.delta_norm = norm;
+  record.bytes_received = static_cast<int64_t>(update.bytes);
+  record.upload_seconds = update.upload_seconds;
+  record.train_seconds = metric(update.header, "train_seconds");
+  record.samples_per_second = metric(update.header, "samples_per_second");
+  record.local_metrics_json = metrics_json(update.header.metrics());
+  store_.record_update(record);
+  const std::string message = verdict.scale != 1.0
+                                  ? fmt::format("accepted, clipped from norm {:.6g} to {:.6g}",
+                                                norm, options_.aggregation.max_delta_norm)
+                                  : "accepted";
+  evaluate_round(false);
+  return make_status(wire::STATUS_OK, message);
+}
+
+// --- rounds -----------------------------------------------------------------------------------
+
+// Called with mutex_ held.
+void Coordinator::Impl::maybe_start_round() {
+  if (stopped_ || round_ || sessions_.size() < clients_needed_to_start(options_.rounds)) return;
+  start_round();
+}
+
+void Coordinator::Impl::start_round() {
+  std::vector<std::string> connected;
+  for (const auto& entry : sessions_) connected.push_back(entry.first);
+  const int64_t round = next_round_;
+  const int64_t attempt_number = failed_attempts_ + 1;
+  const auto selected = select_clients(connected, options_.rounds, round, attempt_number);
+  const double now = storage::unix_seconds_now();
+  auto attempt = store_.begin_round(options_.storage.run_id, round, now,
+                                    static_cast<int64_t>(selected.size()));
+  std::map<std::string, std::string> nonces;
+  for (const auto& identity : selected) nonces[identity] = random_nonce();
+  const wire::Codec codec = parse_wire_codec(options_.model.codec);
+  aggregation::FedAvgOptions fedavg_options;
+  fedavg_options.weighting = options_.aggregation.weighting == "uniform"
+                                 ? aggregation::Weighting::kUniform
+                                 : aggregation::Weighting::kSampleCount;
+  fedavg_options.max_samples_per_update = options_.aggregation.max_samples_per_update;
+  fedavg_options.server_lr = options_.aggregation.server_lr;
+  round_.emplace(RunningRound{attempt,
+                              RoundRoster(round, nonces, model_.manifest(), options_.aggregation),
+                              aggregation::StreamingFedAvg(model_.layout(), fedavg_options),
+                              required_quorum(options_.rounds, selected.size()),
+                              Clock::now(),
+                              {},
+                              {}});
+  fmt::print("round {} attempt {}: {} of {} connected clients selected, quorum {}\n", round,
+             attempt.attempt, selected.size(), connected.size(), round_->quorum);
+  std::fflush(stdout);
+
+  const auto snapshot = std::make_shared<const ModelSnapshot>(model_);
+  const int64_t deadline_ms =
+      static_cast<int64_t>(std::llround(now * 1000.0)) +
+      static_cast<int64_t>(std::llround(options_.rounds.deadline_seconds * 1000.0));
+  for (const auto& identity : selected) {
+    wire::Task task;
+    task.set_run_id(options_.storage.run_id);
+    task.set_round(static_cast<uint64_t>(round));
+    task.set_nonce(nonces[identity]);
+    task.set_deadline_unix_ms(deadline_ms);
+    for (const auto& [key, value] : hyperparameters(options_)) {
+      (*task.mutable_hyperparameters())[key] = value;
+    }
+    try {
+      sessions_.at(identity)->send_task(task, snapshot, codec);
+    } catch (const protocol::TransportError& gone) {
+      round_->roster.drop(identity);
+    }
+  }
+  deadline_timer_.expires_after(millis(options_.rounds.deadline_seconds));
+  deadline_timer_.async_wait([weak = std::weak_ptr<Impl>(shared_from_this()),
+                              round_id = attempt.round_id](const boost::system::error_code& ec) {
+    if (auto self = weak.lock(); self && !ec) self->on_deadline(round_id);
+  });
+  evaluate_round(false);
+}
+
+void Coordinator::Impl::on_deadline(int64_t round_id) {
+  std::lock_guard lock(mutex_);
+  if (!round_ || round_->attempt.round_id != round_id || stopped_) return;
+  evaluate_round(true);
+}
+
+// Called with mutex_ held whenever a count of the round changed.
+void Coordinator::Impl::evaluate_round(bool deadline_passed) {
+  if (!round_ || stopped_) return;
+  const auto decision = decide(round_->roster.accepted(), round_->roster.outstanding(),
+                               round_->quorum, deadline_passed);
+  if (decision == RoundDecision::kCommit) return commit_round();
+  if (decision == RoundDecision::kFail) {
+    fail_round(deadline_passed
+                   ? fmt::format("deadline passed with {} of {} required updates accepted",
+                                 round_->roster.accepted(), round_->quorum)
+                   : fmt::format("quorum of {} unreachable: {} accepted, {} still outstanding",
+                                 round_->quorum, round_->roster.accepted(),
+                                 round_->roster.outstanding()));
+  }
+}
+
+void Coordinator::Impl::commit_round() {
+  deadline_timer_.cancel();
+  auto& round = *round_;
+  const auto& layout = model_.layout();
+  DeltaBuffer mean(model_);
+  round.fedavg.aggregate_into(mean.mutable_views());
+  const double aggregate_norm =
+      options_.aggregation.server_lr * aggregation::l2_norm(layout, mean.views());
+  round.fedavg.apply_to(model_.mutable_views());
+
+  const auto checkpoint = checkpoints_.write(round.attempt.round, model_.state_dict());
+  const double seconds = std::chrono::duration<double>(Clock::now() - round.started).count();
+  std::string metrics =
+      fmt::format("{{\"updates\": {}, \"total_weight\": {:.9g}, \"seconds\": {:.6g}",
+                  round.fedavg.num_updates(), round.fedavg.total_weight(), seconds);
+  for (const auto& [key, sum] : round.loss_sums) {
+    metrics +=
+        fmt::format(", \"{}\": {:.9g}", key, sum / static_cast<double>(round.loss_counts[key]));
+  }
+  metrics += "}";
+  storage::RoundCommit commit;
+  commit.finished_at = storage::unix_seconds_now();
+  commit.aggregate_norm = aggregate_norm;
+  commit.metrics_json = metrics;
+  commit.checkpoint_path = checkpoint.path.string();
+  commit.checkpoint_sha256 = checkpoint.sha256_hex;
+  store_.commit_round(round.attempt.round_id, commit);
+  fmt::print("round {} committed: {} updates, aggregate norm {:.6g}, {:.1f} s, checkpoint {}\n",
+             round.attempt.round, round.fedavg.num_updates(), aggregate_norm, seconds,
+             checkpoint.path.string());
+  std::fflush(stdout);
+  last_checkpoint_ = checkpoint.path;
+  checkpoints_.prune({options_.storage.keep_last, options_.storage.keep_every}, {checkpoint.path});
+
+  const int64_t committed = round.attempt.round;
+  const int64_t round_id = round.attempt.round_id;
+  round_.reset();
+  failed_attempts_ = 0;
+  next_round_ = committed + 1;
+
+  // After the commit: a crash while evaluating loses only the figures, never the round.
+  if (evaluator_.due(committed)) {
+    const auto grid = checkpoints_.sample_grid_path(committed);
+    const auto figures =
+        evaluator_.evaluate(model_.model(), grid, static_cast<uint64_t>(committed));
+    store_.record_evaluation(round_id, figures, grid.string());
+  }
+  if (committed >= options_.rounds.max_rounds) {
+    store_.finish_run(options_.storage.run_id, storage::unix_seconds_now());
+    return stop(fmt::format("run finished after {} rounds", committed), 0);
+  }
+  post_round_start();
+}
+
+// The next round starts after the current handler, so the Ack of the upload that completed this
+// round reaches its client before the next Task.
+void Coordinator::Impl::post_round_start() {
+  asio::post(io_, [weak = std::weak_ptr<Impl>(shared_from_this())] {
+    if (auto self = weak.lock()) {
+      std::lock_guard lock(self->mutex_);
+      self->maybe_start_round();
+    }
+  });
+}
+
+void Coordinator::Impl::fail_round(const std::string& reason) {
+  deadline_timer_.cancel();
+  store_.fail_round(round_->attempt.round_id, storage::unix_seconds_now(), reason);
+  fmt::print("round {} attempt {} failed: {}\n", round_->attempt.round, round_->attempt.attempt,
+             reason);
+  std::fflush(stdout);
+  round_.reset();
+  if (++failed_attempts_ >= options_.rounds.max_attempts) {
+    return stop(fmt::format("round {} failed {} times; stopping", next_round_, failed_attempts_),
+                3);
+  }
+  // The retry waits for the next event (a client joining) if too few clients remain.
+  post_round_start();
+}
+
+// --- public face ------------------------------------------------------------------------------
+
+Coordinator::Coordinator(const CoordinatorOptions& options, asio::io_context& io) {
+  validate(options);
+  impl_ = std::make_shared<Impl>(options, io);
+}
+
+Coordinator::~Coordinator() {
+  stop("coordinator destroyed");
+}
+
+void Coordinator::start() {
+  impl_->start();
+}
+
+void Coordinator::stop(const std::string& reason) {
+  impl_->request_stop(reason);
+}
+
+uint16_t Coordinator::port() const {
+  return impl_->port();
+}
+
+void Coordinator::on_stopped(std::function<void(int)> callback) {
+  impl_->stopped_callback = std::move(callback);
+}
+
+int serve(const CoordinatorOptions& options) {
+  asio::io_context io;
+  Coordinator coordinator(options, io);
+  int exit_code = 0;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (!ec) coordinator.stop(fmt::format("signal {}", signal));
+  });
+  coordinator.on_stopped([&](int code) {
+    exit_code = code;
+    signals.cancel();
+  });
+  coordinator.start();
+  io.run();
+  return exit_code;
+}
+
+}  // namespace fedgan::coordinator

@@ -1,0 +1,49 @@
+#pragma once
+
+#include "coordinator/options.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <functional>
+#include <memory>
+
+namespace fedgan::coordinator {
+
+/// Runs the coordinator until the run has committed rounds.max_rounds rounds, or SIGINT/SIGTERM:
+/// opens (or resumes) the run in the database, loads the global model from the last committed
+/// checkpoint (or initialises it), listens for clients over mutual TLS and runs rounds. Returns the
+/// process exit code. Throws CoordinatorError (and the storage, transport and gan errors) for
+/// failures it cannot continue after.
+int serve(const CoordinatorOptions& options);
+
+/// The coordinator on a caller's io_context (serve() runs one; tests run several in one process).
+/// Everything it does happens in handlers of that io_context; its state is guarded by one mutex,
+/// so the io_context may be run by any number of threads.
+class Coordinator {
+ public:
+  /// Opens the database and the checkpoint directory, recovers the run (a round that was running
+  /// when the previous process died is recorded as aborted and will be run again) and loads the
+  /// global model. Throws on configuration and storage errors.
+  Coordinator(const CoordinatorOptions& options, boost::asio::io_context& io);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  /// Binds the listening socket (throws TransportError if it cannot) and starts serving.
+  void start();
+  /// Stops serving: closes every session with a Goodbye, stops accepting, cancels timers. The
+  /// running round, if any, stays 'running' in the database and is aborted by the next start.
+  /// Thread-safe; idempotent.
+  void stop(const std::string& reason);
+
+  /// The bound port (after start()).
+  uint16_t port() const;
+  /// Called once (on an io_context thread) when the coordinator has stopped.
+  void on_stopped(std::function<void(int exit_code)> callback);
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace fedgan::coordinator

@@ -1,0 +1,200 @@
+#include "coordinator/options.h"
+
+#include "coordinator/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <string_view>
+
+namespace fedgan::coordinator {
+namespace {
+
+// The longest common name, in bytes, that fedgan-certs issues (RFC 5280's ub-common-name).
+constexpr size_t kMaxIdentityLength = 64;
+// Storage keeps run ids of 1 to 200 characters.
+constexpr size_t kMaxRunIdLength = 200;
+
+void check_positive(double value, std::string_view name) {
+  check(std::isfinite(value) && value > 0, "{} is {}: it must be a finite number > 0", name, value);
+}
+
+void check_at_least(int64_t value, int64_t minimum, std::string_view name) {
+  check(value >= minimum, "{} is {}: it must be at least {}", name, value, minimum);
+}
+
+void check_one_of(const std::string& value, std::string_view name,
+                  std::initializer_list<std::string_view> allowed) {
+  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
+  std::string list;
+  for (std::string_view a : allowed) list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", a);
+  throw CoordinatorError(fmt::format("{} is \"{}\": it must be one of {}", name, value, list));
+}
+
+void check_not_empty(const std::filesystem::path& path, std::string_view name) {
+  check(!path.empty(), "{} is empty: name the file in the config file or with --{}", name, name);
+}
+
+bool printable_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+// The rule fedgan-certs applies to common names (docs/security.md): anything else could never
+// match a certificate.
+bool valid_identity(std::string_view cn) {
+  if (cn.empty() || cn.size() > kMaxIdentityLength || cn.front() == ' ' || cn.back() == ' ') {
+    return false;
+  }
+  return std::none_of(cn.begin(), cn.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+void validate_server(const ServerOptions& s, const RoundOptions& r) {
+  check(!s.bind_address.empty(), "server.bind_address is empty: use an address such as 0.0.0.0");
+  const size_t needed = std::max({r.min_clients, r.quorum, r.min_per_round});
+  check(s.max_connections >= needed,
+        "server.max_connections is {}: a round needs {} connected clients (rounds.min_clients, "
+        "rounds.quorum), so it could never start",
+        s.max_connections, needed);
+  for (const std::string& identity : s.allowed_identities) {
+    check(valid_identity(identity),
+          "server.allowed_identities holds \"{}\": an identity is a certificate CN, 1 to {} bytes "
+          "without control characters or leading or trailing spaces",
+          identity, kMaxIdentityLength);
+  }
+  check_positive(s.handshake_timeout_seconds, "server.handshake_timeout_seconds");
+  check_positive(s.idle_timeout_seconds, "server.idle_timeout_seconds");
+  check_positive(s.frame_timeout_seconds, "server.frame_timeout_seconds");
+  check_positive(s.heartbeat_interval_seconds, "server.heartbeat_interval_seconds");
+  check(s.heartbeat_interval_seconds < s.idle_timeout_seconds,
+        "server.heartbeat_interval_seconds is {} but server.idle_timeout_seconds is {}: idle "
+        "connections would be closed between heartbeats",
+        s.heartbeat_interval_seconds, s.idle_timeout_seconds);
+}
+
+void validate_tls(const TlsOptions& t) {
+  check_not_empty(t.ca_file, "tls.ca_file");
+  check_not_empty(t.certificate_file, "tls.certificate_file");
+  check_not_empty(t.private_key_file, "tls.private_key_file");
+}
+
+// Clients a round selects when it starts with as few connected clients as it waits for (the
+// formula of RoundOptions::fraction).
+size_t smallest_selection(const RoundOptions& r) {
+  const size_t connected = std::max({r.min_clients, r.quorum, r.min_per_round});
+  auto selected = static_cast<size_t>(std::ceil(r.fraction * static_cast<double>(connected)));
+  selected = std::max(selected, r.min_per_round);
+  if (r.max_per_round > 0) selected = std::min(selected, r.max_per_round);
+  return std::min(selected, connected);
+}
+
+void validate_rounds(const RoundOptions& r) {
+  check(r.min_clients >= 1, "rounds.min_clients is 0: it must be at least 1");
+  check(std::isfinite(r.fraction) && r.fraction > 0 && r.fraction <= 1,
+        "rounds.fraction is {}: it must be in (0, 1]", r.fraction);
+  check(r.min_per_round >= 1, "rounds.min_per_round is 0: it must be at least 1");
+  check(r.min_per_round <= r.min_clients,
+        "rounds.min_per_round is {} but rounds.min_clients is {}: a round may start with fewer "
+        "clients than it must select",
+        r.min_per_round, r.min_clients);
+  check(r.max_per_round == 0 || r.max_per_round >= r.min_per_round,
+        "rounds.max_per_round is {} but rounds.min_per_round is {}", r.max_per_round,
+        r.min_per_round);
+  check(r.max_per_round == 0 || r.quorum <= r.max_per_round,
+        "rounds.quorum is {} but rounds.max_per_round is {}: a round could never commit", r.quorum,
+        r.max_per_round);
+  const size_t selected = smallest_selection(r);
+  check(r.quorum <= selected,
+        "rounds.quorum is {} but a round that starts with the clients it waits for selects only "
+        "{} (rounds.min_clients {}, rounds.fraction {}): it could not commit",
+        r.quorum, selected, r.min_clients, r.fraction);
+  check_positive(r.deadline_seconds, "rounds.deadline_seconds");
+  check_at_least(r.max_rounds, 1, "rounds.max_rounds");
+  check_at_least(r.max_attempts, 1, "rounds.max_attempts");
+}
+
+void validate_model(const ModelOptions& m) {
+  check_one_of(m.architecture, "model.architecture", {"dcgan", "mlp"});
+  check_one_of(m.federate, "model.federate", {"both", "generator"});
+  check_one_of(m.codec, "model.codec", {"fp32", "fp16"});
+}
+
+void validate_training(const TrainingOptions& t) {
+  check_at_least(t.local_steps, 1, "training.local_steps");
+  check_at_least(t.batch_size, 1, "training.batch_size");
+  check_positive(t.lr_generator, "training.lr_generator");
+  check_positive(t.lr_discriminator, "training.lr_discriminator");
+  check(t.beta1 >= 0 && t.beta1 < 1, "training.beta1 is {}: it must be in [0, 1)", t.beta1);
+  check(t.beta2 >= 0 && t.beta2 < 1, "training.beta2 is {}: it must be in [0, 1)", t.beta2);
+  check_one_of(t.loss, "training.loss", {"ns", "hinge", "wgan-gp"});
+  check_at_least(t.n_critic, 1, "training.n_critic");
+}
+
+void validate_aggregation(const AggregationOptions& a) {
+  check_one_of(a.weighting, "aggregation.weighting", {"samples", "uniform"});
+  check_positive(a.server_lr, "aggregation.server_lr");
+  check(std::isfinite(a.max_delta_norm) && a.max_delta_norm >= 0,
+        "aggregation.max_delta_norm is {}: it must be a finite number >= 0 (0 = no bound)",
+        a.max_delta_norm);
+  check_one_of(a.norm_policy, "aggregation.norm_policy", {"reject", "clip"});
+  check(a.norm_policy != "clip" || a.max_delta_norm > 0,
+        "aggregation.norm_policy is \"clip\" but aggregation.max_delta_norm is 0 (no bound): "
+        "set the bound to clip to");
+  check(a.min_samples >= 1, "aggregation.min_samples is 0: it must be at least 1");
+  // The database stores sample counts as signed 64-bit integers.
+  constexpr auto kMaxStored = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  check(a.max_samples <= kMaxStored, "aggregation.max_samples is {}: it must be at most {}",
+        a.max_samples, kMaxStored);
+  check(a.min_samples <= a.max_samples,
+        "aggregation.min_samples is {} but aggregation.max_samples is {}: every update would be "
+        "rejected",
+        a.min_samples, a.max_samples);
+}
+
+void validate_evaluation(const EvaluationOptions& e, const ModelOptions& m) {
+  check_at_least(e.every_rounds, 0, "evaluation.every_rounds");
+  check_one_of(e.dataset, "evaluation.dataset", {"fashion-mnist", "grid", "ring"});
+  check_at_least(e.samples, 1, "evaluation.samples");
+  check_at_least(e.threads, 1, "evaluation.threads");
+  if (e.every_rounds == 0) return;
+  const bool images = e.dataset == "fashion-mnist";
+  check(images == (m.architecture == "dcgan"),
+        "evaluation.dataset is \"{}\" but model.architecture is \"{}\": images are evaluated with "
+        "dcgan, 2-D mixtures (grid, ring) with mlp",
+        e.dataset, m.architecture);
+  if (images) {
+    check(!e.data_dir.empty(),
+          "evaluation.data_dir is empty: it must name the Fashion-MNIST "
+          "directory");
+    check(!e.cache_dir.empty(), "evaluation.cache_dir is empty: it must name a directory");
+  }
+}
+
+}  // namespace
+
+void validate_storage(const StorageOptions& s) {
+  check(!s.database.empty(), "storage.database is empty: it must name the database file");
+  check(!s.checkpoint_dir.empty(), "storage.checkpoint_dir is empty: it must name a directory");
+  check(!s.run_id.empty() && s.run_id.size() <= kMaxRunIdLength && printable_ascii(s.run_id),
+        "storage.run_id is \"{}\": it must be 1 to {} printable ASCII characters", s.run_id,
+        kMaxRunIdLength);
+  check_at_least(s.keep_last, 1, "storage.keep_last");
+  check_at_least(s.keep_every, 0, "storage.keep_every");
+}
+
+void validate(const CoordinatorOptions& options) {
+  validate_server(options.server, options.rounds);
+  validate_tls(options.tls);
+  validate_rounds(options.rounds);
+  validate_model(options.model);
+  validate_training(options.training);
+  validate_aggregation(options.aggregation);
+  validate_storage(options.storage);
+  validate_evaluation(options.evaluation, options.model);
+}
+
+}  // namespace fedgan::coordinator

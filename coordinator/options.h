@@ -1,0 +1,169 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fedgan::coordinator {
+
+/// Everything a coordinator is configured with. Built in one place (config_file.h: a TOML file,
+/// then command-line flags over it); every field has the default written here, and
+/// validate() refuses inconsistent values with a message naming the field as it is spelled in the
+/// TOML file ("rounds.min_clients"). docs/configuration.md lists every field.
+
+/// [server]: where clients connect and how long they may take.
+struct ServerOptions {
+  /// Address to listen on ("0.0.0.0" or "::" for every interface).
+  std::string bind_address = "127.0.0.1";
+  /// TCP port; 0 lets the system choose a free one (tests read it back from Coordinator::port).
+  uint16_t port = 7443;
+  /// Connections at once (handshaking or open); more are closed right after accept.
+  size_t max_connections = 64;
+  /// Certificate CNs admitted; empty admits every certificate of the federation CA.
+  std::vector<std::string> allowed_identities;
+  /// A connection must finish its TLS handshake and Hello within this.
+  double handshake_timeout_seconds = 10;
+  /// A connection that sends nothing (not even a heartbeat) for this long is closed.
+  double idle_timeout_seconds = 60;
+  /// A started frame must arrive (and a sent one be taken) within this.
+  double frame_timeout_seconds = 60;
+  /// How often each side sends a heartbeat; must be shorter than idle_timeout_seconds.
+  double heartbeat_interval_seconds = 15;
+};
+
+/// [tls]: this coordinator's credentials and the federation CA. The three files are required to
+/// serve; validate() checks that they are named, the TLS context that they exist.
+struct TlsOptions {
+  /// PEM certificate(s) of the federation CA: clients' certificates must chain to it.
+  std::filesystem::path ca_file;
+  /// PEM certificate of this coordinator (may include intermediates).
+  std::filesystem::path certificate_file;
+  /// PEM private key of certificate_file.
+  std::filesystem::path private_key_file;
+  /// Optional PEM certificate revocation list of the CA; empty = none.
+  std::filesystem::path crl_file;
+  /// Accept TLS 1.2 as well as 1.3.
+  bool allow_tls12 = false;
+};
+
+/// [rounds]: scheduling.
+struct RoundOptions {
+  /// Connected clients needed before a round starts.
+  size_t min_clients = 2;
+  /// Clients selected per round: ceil(fraction * connected), then clamped to
+  /// [min_per_round, max_per_round] (max 0 = no upper bound) and to the connected count.
+  double fraction = 1.0;
+  size_t min_per_round = 1;
+  size_t max_per_round = 0;
+  /// Accepted updates needed to commit; 0 = every selected client. At the deadline a round with
+  /// at least `quorum` accepted updates commits, one with fewer fails and is retried.
+  size_t quorum = 0;
+  /// Seconds from sending the tasks to the deadline.
+  double deadline_seconds = 300;
+  /// Rounds to commit in this run; the coordinator then finishes the run and stops serving.
+  int64_t max_rounds = 10;
+  /// Attempts of one round before the run stops with an error (a round that keeps failing).
+  int64_t max_attempts = 5;
+  /// Seed of client selection and task nonces' order (nonces themselves are random).
+  uint64_t seed = 1;
+};
+
+/// [model]: the global model.
+struct ModelOptions {
+  /// "dcgan" (28x28 images) or "mlp" (2-D points), as in gan/models/model_factory.h.
+  std::string architecture = "dcgan";
+  /// "both": generator and discriminator are federated; "generator": only the generator, each
+  /// site keeps its own discriminator.
+  std::string federate = "both";
+  /// Initial weights from this checkpoint (a state dict written by fedgan, or any state dict with
+  /// the same names and shapes) instead of a seeded initialisation.
+  std::filesystem::path init_checkpoint;
+  uint64_t init_seed = 1;
+  /// Wire codec for the model and the deltas: "fp32" or "fp16".
+  std::string codec = "fp32";
+};
+
+/// [training]: what each client does in a round, sent in the task. Clients check these against
+/// their own limits.
+struct TrainingOptions {
+  /// Generator updates per round.
+  int64_t local_steps = 50;
+  /// Samples per optimizer step.
+  int64_t batch_size = 64;
+  /// Adam learning rates and betas.
+  double lr_generator = 2e-4;
+  double lr_discriminator = 2e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  /// "ns" (non-saturating), "hinge" or "wgan-gp".
+  std::string loss = "ns";
+  /// Discriminator updates per generator update.
+  int64_t n_critic = 1;
+};
+
+/// [aggregation]: how validated deltas become the next global model.
+struct AggregationOptions {
+  /// "samples": weight = reported sample count capped at max_samples_per_update (0 = no cap);
+  /// "uniform": every accepted update weighs the same.
+  std::string weighting = "samples";
+  uint64_t max_samples_per_update = 0;
+  /// global += server_lr * weighted mean of the deltas.
+  double server_lr = 1.0;
+  /// Bound on a delta's L2 norm over all federated tensors; 0 = no bound.
+  double max_delta_norm = 0;
+  /// What to do with a delta over the bound: "reject" or "clip" (scale it down to the bound).
+  std::string norm_policy = "reject";
+  /// Reported sample counts outside [min_samples, max_samples] are rejected (SAMPLE_COUNT).
+  uint64_t min_samples = 1;
+  uint64_t max_samples = 100'000'000;
+};
+
+/// [storage]: where the run's history and checkpoints live (the coordinator's only state).
+struct StorageOptions {
+  std::filesystem::path database = "fedgan.db";
+  std::filesystem::path checkpoint_dir = "checkpoints";
+  /// The run to create or resume.
+  std::string run_id = "run";
+  /// Checkpoints kept: the last `keep_last` plus every `keep_every`-th round (0 = none extra).
+  int64_t keep_last = 3;
+  int64_t keep_every = 10;
+};
+
+/// [evaluation]: figures of the global generator every k committed rounds.
+struct EvaluationOptions {
+  /// 0 = never.
+  int64_t every_rounds = 0;
+  /// "fashion-mnist" (classifier-FID, class coverage), "grid" or "ring" (modes, high quality).
+  std::string dataset = "fashion-mnist";
+  std::filesystem::path data_dir = "/usr/share/datasets/fashion-mnist";
+  /// Where the evaluation classifier is cached (trained on first use).
+  std::filesystem::path cache_dir = "build/cache";
+  /// Generated samples per evaluation.
+  int64_t samples = 2000;
+  /// LibTorch intra-op threads of the evaluation.
+  int64_t threads = 1;
+};
+
+struct CoordinatorOptions {
+  ServerOptions server;
+  TlsOptions tls;
+  RoundOptions rounds;
+  ModelOptions model;
+  TrainingOptions training;
+  AggregationOptions aggregation;
+  StorageOptions storage;
+  EvaluationOptions evaluation;
+};
+
+/// Throws CoordinatorError naming the first invalid field ("rounds.quorum is 5 but
+/// rounds.max_per_round is 3: a round could never commit"). Checks values and their consistency,
+/// not the file system: files are opened (and their absence reported) by the parts that use them.
+/// The TLS files must be named, so the defaults alone do not validate.
+void validate(const CoordinatorOptions& options);
+
+/// The part of validate() about [storage]: what the commands that only read the database need.
+void validate_storage(const StorageOptions& storage);
+
+}  // namespace fedgan::coordinator

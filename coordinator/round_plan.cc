@@ -1,0 +1,59 @@
+#include "coordinator/round_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+namespace fedgan::coordinator {
+
+size_t clients_needed_to_start(const RoundOptions& options) {
+  return std::max({options.min_clients, options.quorum, options.min_per_round, size_t{1}});
+}
+
+size_t selection_size(const RoundOptions& options, size_t connected) {
+  auto size = static_cast<size_t>(std::ceil(options.fraction * static_cast<double>(connected)));
+  size = std::max(size, options.min_per_round);
+  if (options.max_per_round > 0) size = std::min(size, options.max_per_round);
+  return std::min(size, connected);
+}
+
+std::vector<std::string> select_clients(std::vector<std::string> connected,
+                                        const RoundOptions& options, int64_t round,
+                                        int64_t attempt) {
+  // Sorted first: the draw must not depend on the order in which clients happened to connect.
+  std::sort(connected.begin(), connected.end());
+  connected.erase(std::unique(connected.begin(), connected.end()), connected.end());
+  std::seed_seq seed{static_cast<uint32_t>(options.seed), static_cast<uint32_t>(options.seed >> 32),
+                     static_cast<uint32_t>(round), static_cast<uint32_t>(attempt)};
+  std::mt19937_64 random(seed);
+  std::shuffle(connected.begin(), connected.end(), random);
+  connected.resize(selection_size(options, connected.size()));
+  std::sort(connected.begin(), connected.end());
+  return connected;
+}
+
+size_t required_quorum(const RoundOptions& options, size_t selected) {
+  return options.quorum == 0 ? selected : options.quorum;
+}
+
+RoundDecision decide(size_t accepted, size_t outstanding, size_t quorum, bool deadline_passed) {
+  if (accepted >= quorum && quorum > 0) return RoundDecision::kCommit;
+  if (deadline_passed || accepted + outstanding < quorum || quorum == 0) {
+    return RoundDecision::kFail;
+  }
+  return RoundDecision::kWait;
+}
+
+const char* to_string(RoundDecision decision) {
+  switch (decision) {
+    case RoundDecision::kWait:
+      return "wait";
+    case RoundDecision::kCommit:
+      return "commit";
+    case RoundDecision::kFail:
+      return "fail";
+  }
+  return "unknown";
+}
+
+}  // namespace fedgan::coordinator

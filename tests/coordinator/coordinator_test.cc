@@ -1,0 +1,211 @@
+// The coordinator's round state machine with in-process fake clients over real loopback mutual
+// TLS: commit with the exact weighted mean, deadline and failed rounds, quorum and late uploads,
+// clients leaving, and one test per rejection reason proving the aggregate is unchanged.
+
+#include "coordinator/coordinator.h"
+#include "storage/checkpoint_store.h"
+#include "storage/history.h"
+#include "storage/schema.h"
+#include "tests/coordinator/fake_client.h"
+#include "tests/coordinator/round_test_support.h"
+
+#include <gmock/gmock.h>
+
+#include <cmath>
+#include <random>
+
+namespace fedgan::coordinator::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+TEST(Coordinator, CommitsTheExactWeightedMeanOfTheDeltas) {
+  TempDir dir;
+  const auto options = test_options(dir.path());
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port(), 300);
+  FakeClient b(coordinator.io(), "site-2", coordinator.port(), 100);
+  auto task_a = a.wait_task();
+  auto task_b = b.wait_task();
+  ASSERT_TRUE(task_a && task_b);
+  EXPECT_EQ(task_a->task.round(), 1u);
+  EXPECT_NE(task_a->task.nonce(), task_b->task.nonce());
+  EXPECT_EQ(task_a->model, task_b->model);
+
+  Upload upload_a{make_delta(*task_a, [](size_t t, size_t i) { return wave(t, i, 1.0f); }), 3};
+  upload_a.metrics = {{"generator_loss", 0.75}, {"discriminator_loss", 1.25}};
+  Upload upload_b{make_delta(*task_b, [](size_t t, size_t i) { return wave(t, i, -2.0f); }), 1};
+  const auto status_a = a.upload(*task_a, upload_a);
+  EXPECT_EQ(status_a.code(), wire::STATUS_OK) << status_a.message();
+  EXPECT_EQ(b.upload(*task_b, upload_b).code(), wire::STATUS_OK);
+  ASSERT_EQ(coordinator.wait_stopped(), 0);
+
+  const auto rounds = rounds_of(options);
+  ASSERT_EQ(rounds.size(), 1u);
+  EXPECT_EQ(storage::to_string(rounds[0].status), "committed");
+  EXPECT_EQ(rounds[0].updates_accepted, 2);
+  EXPECT_EQ(rounds[0].samples_accepted, 4);
+  const auto committed = committed_model(rounds[0], task_a->task.model());
+  const auto expected = expected_model(*task_a, {{3.0, upload_a.delta}, {1.0, upload_b.delta}});
+  ASSERT_EQ(committed.size(), expected.size());
+  for (size_t t = 0; t < expected.size(); ++t)
+    EXPECT_EQ(committed[t], expected[t]) << "tensor " << t;
+  const auto updates = updates_of(options, rounds[0].round_id);
+  ASSERT_EQ(updates.size(), 2u);
+  EXPECT_TRUE(updates[0].accepted && updates[1].accepted);
+}
+
+TEST(Coordinator, DeadlineWithoutQuorumFailsTheAttemptAndRetriesIt) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.rounds.deadline_seconds = 1.5;
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port());
+  FakeClient b(coordinator.io(), "site-2", coordinator.port());
+  auto first_a = a.wait_task();
+  auto first_b = b.wait_task();
+  ASSERT_TRUE(first_a && first_b);
+  EXPECT_EQ(a.upload(*first_a, {make_delta(*first_a, [](size_t, size_t) { return 0.01f; })}).code(),
+            wire::STATUS_OK);
+  // site-2 stays silent: at the deadline the attempt fails and a second attempt starts.
+  auto second_a = a.wait_task(10s);
+  auto second_b = b.wait_task(10s);
+  ASSERT_TRUE(second_a && second_b);
+  EXPECT_EQ(second_a->task.round(), 1u);
+  EXPECT_NE(second_a->task.nonce(), first_a->task.nonce());
+  // The first attempt's upload of site-2, late, carries the old nonce.
+  EXPECT_EQ(b.upload(*first_b, {make_delta(*first_b, [](size_t, size_t) { return 0.01f; })}).code(),
+            wire::STATUS_STALE_NONCE);
+  EXPECT_EQ(
+      a.upload(*second_a, {make_delta(*second_a, [](size_t, size_t) { return 0.02f; })}).code(),
+      wire::STATUS_OK);
+  EXPECT_EQ(
+      b.upload(*second_b, {make_delta(*second_b, [](size_t, size_t) { return 0.04f; })}).code(),
+      wire::STATUS_OK);
+  ASSERT_EQ(coordinator.wait_stopped(), 0);
+  const auto rounds = rounds_of(options);
+  ASSERT_EQ(rounds.size(), 2u);
+  EXPECT_EQ(storage::to_string(rounds[0].status), "failed");
+  EXPECT_THAT(*rounds[0].failure_reason, HasSubstr("deadline"));
+  EXPECT_EQ(storage::to_string(rounds[1].status), "committed");
+  EXPECT_EQ(rounds[1].attempt, 2);
+}
+
+TEST(Coordinator, CommitsAtQuorumAndRefusesTheStragglersLateUpload) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.rounds.min_clients = 3;
+  options.rounds.quorum = 2;
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port());
+  FakeClient b(coordinator.io(), "site-2", coordinator.port());
+  FakeClient c(coordinator.io(), "site-3", coordinator.port());
+  auto ta = a.wait_task();
+  auto tb = b.wait_task();
+  auto tc = c.wait_task();
+  ASSERT_TRUE(ta && tb && tc);
+  const auto delta = [](const ReceivedTask& t) {
+    return make_delta(t, [](size_t, size_t) { return 0.5f; });
+  };
+  EXPECT_EQ(a.upload(*ta, {delta(*ta)}).code(), wire::STATUS_OK);
+  EXPECT_EQ(b.upload(*tb, {delta(*tb)}).code(), wire::STATUS_OK);
+  ASSERT_EQ(coordinator.wait_stopped(), 0);
+  const auto rounds = rounds_of(options);
+  ASSERT_EQ(rounds.size(), 1u);
+  EXPECT_EQ(rounds[0].updates_accepted, 2);
+}
+
+TEST(Coordinator, LateUploadAfterTheCommitIsStale) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.rounds.min_clients = 3;
+  options.rounds.quorum = 2;
+  options.rounds.max_rounds = 2;
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port());
+  FakeClient b(coordinator.io(), "site-2", coordinator.port());
+  FakeClient c(coordinator.io(), "site-3", coordinator.port());
+  auto ta = a.wait_task();
+  auto tb = b.wait_task();
+  auto tc = c.wait_task();
+  ASSERT_TRUE(ta && tb && tc);
+  const auto zero = [](const ReceivedTask& t) {
+    return make_delta(t, [](size_t, size_t) { return 0.f; });
+  };
+  EXPECT_EQ(a.upload(*ta, {zero(*ta)}).code(), wire::STATUS_OK);
+  EXPECT_EQ(b.upload(*tb, {zero(*tb)}).code(), wire::STATUS_OK);
+  // Round 1 committed at quorum; round 2's tasks are out. site-3's round-1 upload is late.
+  ASSERT_TRUE(a.wait_task() && b.wait_task() && c.wait_task());
+  const auto late = c.upload(*tc, {zero(*tc)});
+  EXPECT_EQ(late.code(), wire::STATUS_WRONG_ROUND) << late.message();
+  const auto rounds = rounds_of(options);
+  ASSERT_EQ(rounds.size(), 2u);
+  const auto updates = updates_of(options, rounds[1].round_id);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(updates[0].reject_reason, "WRONG_ROUND");
+  EXPECT_EQ(updates[0].client, "site-3");
+}
+
+TEST(Coordinator, ClientLeavingMidRoundFailsItWithoutWaitingForTheDeadline) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.rounds.deadline_seconds = 60;
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port());
+  auto b = std::make_unique<FakeClient>(coordinator.io(), "site-2", coordinator.port());
+  auto ta = a.wait_task();
+  ASSERT_TRUE(ta && b->wait_task());
+  b.reset();  // leaves before uploading: the quorum (both) is now unreachable
+  for (int i = 0; i < 100; ++i) {
+    const auto rounds = rounds_of(options);
+    if (!rounds.empty() && storage::to_string(rounds[0].status) == "failed") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto rounds = rounds_of(options);
+  ASSERT_EQ(rounds.size(), 1u);
+  EXPECT_EQ(storage::to_string(rounds[0].status), "failed");
+  EXPECT_THAT(*rounds[0].failure_reason, HasSubstr("unreachable"));
+  // It comes back, and the round is run again.
+  FakeClient back(coordinator.io(), "site-2", coordinator.port());
+  auto retry_a = a.wait_task();
+  auto retry_b = back.wait_task();
+  ASSERT_TRUE(retry_a && retry_b);
+  EXPECT_EQ(retry_a->task.round(), 1u);
+}
+
+TEST(Coordinator, EvaluatesTheGlobalGeneratorAfterTheCommitAndStoresTheFigures) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.evaluation.every_rounds = 1;
+  options.evaluation.dataset = "grid";
+  options.evaluation.samples = 500;
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port());
+  FakeClient b(coordinator.io(), "site-2", coordinator.port());
+  auto ta = a.wait_task();
+  auto tb = b.wait_task();
+  ASSERT_TRUE(ta && tb);
+  EXPECT_EQ(
+      a.upload(*ta, {make_delta(*ta, [](size_t t, size_t i) { return wave(t, i, 1.0f); })}).code(),
+      wire::STATUS_OK);
+  EXPECT_EQ(
+      b.upload(*tb, {make_delta(*tb, [](size_t t, size_t i) { return wave(t, i, 2.0f); })}).code(),
+      wire::STATUS_OK);
+  ASSERT_EQ(coordinator.wait_stopped(), 0);
+  const auto rounds = rounds_of(options);
+  ASSERT_EQ(rounds.size(), 1u);
+  const auto& figures = rounds[0].evaluation;
+  ASSERT_TRUE(figures.modes_captured && figures.high_quality_fraction);
+  EXPECT_GE(*figures.modes_captured, 0);
+  EXPECT_LE(*figures.modes_captured, 25);
+  EXPECT_GE(*figures.high_quality_fraction, 0.0);
+  EXPECT_LE(*figures.high_quality_fraction, 1.0);
+  ASSERT_TRUE(rounds[0].sample_grid_path);
+  EXPECT_TRUE(std::filesystem::exists(*rounds[0].sample_grid_path));
+  EXPECT_EQ(std::filesystem::path(*rounds[0].sample_grid_path).parent_path(),
+            std::filesystem::path(*rounds[0].checkpoint_path).parent_path());
+}
+
+}  // namespace
+}  // namespace fedgan::coordinator::testing

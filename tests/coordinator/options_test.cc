@@ -1,0 +1,186 @@
+#include "coordinator/options.h"
+
+#include "coordinator/error.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+namespace fedgan::coordinator {
+namespace {
+
+// The defaults with the three TLS files named: the smallest configuration that serves.
+CoordinatorOptions servable() {
+  CoordinatorOptions options;
+  options.tls.ca_file = "ca.pem";
+  options.tls.certificate_file = "coordinator.pem";
+  options.tls.private_key_file = "coordinator.key";
+  return options;
+}
+
+// The message validate() throws after `change` is applied to servable(), or "" when it passes.
+std::string error_after(const std::function<void(CoordinatorOptions&)>& change) {
+  CoordinatorOptions options = servable();
+  change(options);
+  try {
+    validate(options);
+  } catch (const CoordinatorError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+#define EXPECT_REFUSED(change, expected)                             \
+  do {                                                               \
+    const std::string message = error_after(change);                 \
+    EXPECT_NE(message.find(expected), std::string::npos) << message; \
+  } while (false)
+
+TEST(Options, DefaultsWithTlsFilesValidate) {
+  EXPECT_NO_THROW(validate(servable()));
+  EXPECT_NO_THROW(validate_storage(CoordinatorOptions().storage));
+}
+
+TEST(Options, TlsFilesMustBeNamed) {
+  EXPECT_EQ(error_after([](auto&) {}), "");
+  EXPECT_THROW(validate(CoordinatorOptions()), CoordinatorError);
+  EXPECT_REFUSED([](auto& o) { o.tls.ca_file.clear(); }, "tls.ca_file is empty");
+  EXPECT_REFUSED([](auto& o) { o.tls.certificate_file.clear(); }, "tls.certificate_file");
+  EXPECT_REFUSED([](auto& o) { o.tls.private_key_file.clear(); }, "tls.private_key_file");
+  EXPECT_EQ(error_after([](auto& o) { o.tls.crl_file.clear(); }), "");  // optional
+}
+
+TEST(Options, NonPositiveAndNonFiniteDurationsAreRefused) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_REFUSED([](auto& o) { o.server.handshake_timeout_seconds = 0; },
+                 "server.handshake_timeout_seconds is 0");
+  EXPECT_REFUSED([&](auto& o) { o.server.idle_timeout_seconds = nan; },
+                 "server.idle_timeout_seconds");
+  EXPECT_REFUSED([&](auto& o) { o.server.frame_timeout_seconds = -1; },
+                 "server.frame_timeout_seconds is -1");
+  EXPECT_REFUSED([&](auto& o) { o.rounds.deadline_seconds = inf; }, "rounds.deadline_seconds");
+  EXPECT_REFUSED([](auto& o) { o.server.heartbeat_interval_seconds = 60; },
+                 "server.heartbeat_interval_seconds is 60 but server.idle_timeout_seconds is 60");
+}
+
+TEST(Options, RoundCountsMustBeConsistent) {
+  EXPECT_REFUSED([](auto& o) { o.rounds.min_clients = 0; }, "rounds.min_clients is 0");
+  EXPECT_REFUSED([](auto& o) { o.rounds.fraction = 0; }, "rounds.fraction is 0");
+  EXPECT_REFUSED([](auto& o) { o.rounds.fraction = 1.5; }, "rounds.fraction is 1.5");
+  EXPECT_REFUSED([](auto& o) { o.rounds.min_per_round = 3; },
+                 "rounds.min_per_round is 3 but rounds.min_clients is 2");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.rounds.min_clients = 5;
+        o.rounds.min_per_round = 4;
+        o.rounds.max_per_round = 3;
+      },
+      "rounds.max_per_round is 3 but rounds.min_per_round is 4");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.rounds.min_clients = 10;
+        o.rounds.max_per_round = 3;
+        o.rounds.quorum = 5;
+      },
+      "rounds.quorum is 5 but rounds.max_per_round is 3");
+  // Ten clients connected, half of them selected: a quorum of six is out of reach.
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.rounds.min_clients = 10;
+        o.rounds.fraction = 0.5;
+        o.rounds.quorum = 6;
+      },
+      "rounds.quorum is 6 but a round that starts with the clients it waits for selects only 5");
+  EXPECT_EQ(error_after([](auto& o) {
+              o.rounds.min_clients = 10;
+              o.rounds.fraction = 0.5;
+              o.rounds.quorum = 5;
+            }),
+            "");
+  EXPECT_REFUSED([](auto& o) { o.rounds.max_rounds = 0; }, "rounds.max_rounds is 0");
+  EXPECT_REFUSED([](auto& o) { o.rounds.max_attempts = -1; }, "rounds.max_attempts is -1");
+  EXPECT_REFUSED([](auto& o) { o.server.max_connections = 1; }, "server.max_connections is 1");
+}
+
+TEST(Options, EnumerationsListTheirValues) {
+  EXPECT_REFUSED([](auto& o) { o.model.architecture = "resnet"; },
+                 R"(model.architecture is "resnet": it must be one of "dcgan", "mlp")");
+  EXPECT_REFUSED([](auto& o) { o.model.federate = "all"; }, "model.federate");
+  EXPECT_REFUSED([](auto& o) { o.model.codec = "bf16"; }, "model.codec");
+  EXPECT_REFUSED([](auto& o) { o.training.loss = "wgan"; }, R"("ns", "hinge", "wgan-gp")");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.weighting = "equal"; }, "aggregation.weighting");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_policy = "drop"; }, "aggregation.norm_policy");
+  EXPECT_REFUSED([](auto& o) { o.evaluation.dataset = "mnist"; }, "evaluation.dataset");
+  for (const char* loss : {"ns", "hinge", "wgan-gp"}) {
+    EXPECT_EQ(error_after([&](auto& o) { o.training.loss = loss; }), "") << loss;
+  }
+}
+
+TEST(Options, TrainingAndAggregationNumbersAreChecked) {
+  EXPECT_REFUSED([](auto& o) { o.training.local_steps = 0; }, "training.local_steps is 0");
+  EXPECT_REFUSED([](auto& o) { o.training.batch_size = -5; }, "training.batch_size is -5");
+  EXPECT_REFUSED([](auto& o) { o.training.lr_generator = 0; }, "training.lr_generator is 0");
+  EXPECT_REFUSED([](auto& o) { o.training.lr_discriminator = std::nan(""); },
+                 "training.lr_discriminator");
+  EXPECT_REFUSED([](auto& o) { o.training.beta1 = 1; }, "training.beta1 is 1");
+  EXPECT_REFUSED([](auto& o) { o.training.n_critic = 0; }, "training.n_critic is 0");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.server_lr = -1; }, "aggregation.server_lr is -1");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.max_delta_norm = -0.5; },
+                 "aggregation.max_delta_norm is -0.5");
+  EXPECT_REFUSED(
+      [](auto& o) { o.aggregation.max_delta_norm = std::numeric_limits<double>::infinity(); },
+      "aggregation.max_delta_norm is inf");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_policy = "clip"; },
+                 "aggregation.norm_policy is \"clip\" but aggregation.max_delta_norm is 0");
+  EXPECT_EQ(error_after([](auto& o) {
+              o.aggregation.norm_policy = "clip";
+              o.aggregation.max_delta_norm = 10;
+            }),
+            "");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.aggregation.min_samples = 100;
+        o.aggregation.max_samples = 10;
+      },
+      "aggregation.min_samples is 100 but aggregation.max_samples is 10");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.min_samples = 0; }, "aggregation.min_samples is 0");
+}
+
+TEST(Options, StorageAndEvaluationAreChecked) {
+  EXPECT_REFUSED([](auto& o) { o.storage.run_id = ""; }, "storage.run_id");
+  EXPECT_REFUSED([](auto& o) { o.storage.run_id = std::string(201, 'r'); }, "storage.run_id");
+  EXPECT_REFUSED([](auto& o) { o.storage.run_id = "tab\there"; }, "printable ASCII");
+  EXPECT_EQ(error_after([](auto& o) { o.storage.run_id = std::string(200, 'r'); }), "");
+  EXPECT_REFUSED([](auto& o) { o.storage.database.clear(); }, "storage.database is empty");
+  EXPECT_REFUSED([](auto& o) { o.storage.keep_last = 0; }, "storage.keep_last is 0");
+  EXPECT_REFUSED([](auto& o) { o.storage.keep_every = -1; }, "storage.keep_every is -1");
+  EXPECT_REFUSED([](auto& o) { o.evaluation.every_rounds = -1; }, "evaluation.every_rounds");
+  EXPECT_REFUSED([](auto& o) { o.evaluation.samples = 0; }, "evaluation.samples is 0");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.evaluation.every_rounds = 5;
+        o.evaluation.dataset = "ring";
+      },
+      R"(evaluation.dataset is "ring" but model.architecture is "dcgan")");
+  EXPECT_EQ(error_after([](auto& o) {
+              o.evaluation.every_rounds = 5;
+              o.evaluation.dataset = "grid";
+              o.model.architecture = "mlp";
+            }),
+            "");
+  // (Parenthesised: the braces' comma would split the macro's arguments.)
+  EXPECT_REFUSED(([](auto& o) {
+                   o.server.allowed_identities = {"site-1", ""};
+                 }),
+                 "server.allowed_identities holds \"\"");
+  EXPECT_REFUSED(([](auto& o) { o.server.allowed_identities = {"site-1 "}; }),
+                 "server.allowed_identities holds \"site-1 \"");
+  EXPECT_EQ(error_after([](auto& o) { o.server.allowed_identities = {"h\xc3\xb4pital-1"}; }), "");
+}
+
+}  // namespace
+}  // namespace fedgan::coordinator
