@@ -166,9 +166,7 @@ Coordinator::Impl::Impl(const CoordinatorOptions& options, asio::io_context& io)
       checkpoints_(options.storage.checkpoint_dir),
       model_(options.model),
       evaluator_(options.evaluation, options.model.architecture),
-      tls_(protocol::TlsContext::server({options.tls.ca_file, options.tls.certificate_file,
-                                         options.tls.private_key_file, options.tls.crl_file,
-                                         options.tls.allow_tls12})),
+      tls_(protocol::TlsContext::server(options.tls)),
       deadline_timer_(io) {
   const double now = storage::unix_seconds_now();
   storage::Run run;

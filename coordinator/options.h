@@ -1,5 +1,7 @@
 #pragma once
 
+#include "protocol/tls_context.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -33,20 +35,10 @@ struct ServerOptions {
   double heartbeat_interval_seconds = 15;
 };
 
-/// [tls]: this coordinator's credentials and the federation CA. The three files are required to
-/// serve; validate() checks that they are named, the TLS context that they exist.
-struct TlsOptions {
-  /// PEM certificate(s) of the federation CA: clients' certificates must chain to it.
-  std::filesystem::path ca_file;
-  /// PEM certificate of this coordinator (may include intermediates).
-  std::filesystem::path certificate_file;
-  /// PEM private key of certificate_file.
-  std::filesystem::path private_key_file;
-  /// Optional PEM certificate revocation list of the CA; empty = none.
-  std::filesystem::path crl_file;
-  /// Accept TLS 1.2 as well as 1.3.
-  bool allow_tls12 = false;
-};
+/// [tls]: this coordinator's credentials and the federation CA (the transport's own options: CA,
+/// certificate, key, optional CRL, allow_tls12). The three files are required to serve; validate()
+/// checks that they are named, the TLS context that they exist.
+using TlsOptions = protocol::TlsOptions;
 
 /// [rounds]: scheduling.
 struct RoundOptions {

@@ -97,50 +97,25 @@ TEST(Coordinator, CommitsAtQuorumAndRefusesTheStragglersLateUpload) {
   auto options = test_options(dir.path());
   options.rounds.min_clients = 3;
   options.rounds.quorum = 2;
-  RunningCoordinator coordinator(options);
-  FakeClient a(coordinator.io(), "site-1", coordinator.port());
-  FakeClient b(coordinator.io(), "site-2", coordinator.port());
-  FakeClient c(coordinator.io(), "site-3", coordinator.port());
-  auto ta = a.wait_task();
-  auto tb = b.wait_task();
-  auto tc = c.wait_task();
-  ASSERT_TRUE(ta && tb && tc);
-  const auto delta = [](const ReceivedTask& t) {
-    return make_delta(t, [](size_t, size_t) { return 0.5f; });
-  };
-  EXPECT_EQ(a.upload(*ta, {delta(*ta)}).code(), wire::STATUS_OK);
-  EXPECT_EQ(b.upload(*tb, {delta(*tb)}).code(), wire::STATUS_OK);
-  ASSERT_EQ(coordinator.wait_stopped(), 0);
-  const auto rounds = rounds_of(options);
-  ASSERT_EQ(rounds.size(), 1u);
-  EXPECT_EQ(rounds[0].updates_accepted, 2);
-}
-
-TEST(Coordinator, LateUploadAfterTheCommitIsStale) {
-  TempDir dir;
-  auto options = test_options(dir.path());
-  options.rounds.min_clients = 3;
-  options.rounds.quorum = 2;
   options.rounds.max_rounds = 2;
   RunningCoordinator coordinator(options);
-  FakeClient a(coordinator.io(), "site-1", coordinator.port());
-  FakeClient b(coordinator.io(), "site-2", coordinator.port());
-  FakeClient c(coordinator.io(), "site-3", coordinator.port());
-  auto ta = a.wait_task();
-  auto tb = b.wait_task();
-  auto tc = c.wait_task();
-  ASSERT_TRUE(ta && tb && tc);
+  ThreeClients clients(coordinator);
+  ASSERT_TRUE(clients.tasks_arrived());
+  auto& [a, b, c] = clients.clients;
+  auto& [ta, tb, tc] = clients.tasks;
   const auto zero = [](const ReceivedTask& t) {
     return make_delta(t, [](size_t, size_t) { return 0.f; });
   };
-  EXPECT_EQ(a.upload(*ta, {zero(*ta)}).code(), wire::STATUS_OK);
-  EXPECT_EQ(b.upload(*tb, {zero(*tb)}).code(), wire::STATUS_OK);
+  EXPECT_EQ(a->upload(*ta, {zero(*ta)}).code(), wire::STATUS_OK);
+  EXPECT_EQ(b->upload(*tb, {zero(*tb)}).code(), wire::STATUS_OK);
   // Round 1 committed at quorum; round 2's tasks are out. site-3's round-1 upload is late.
-  ASSERT_TRUE(a.wait_task() && b.wait_task() && c.wait_task());
-  const auto late = c.upload(*tc, {zero(*tc)});
+  ASSERT_TRUE(a->wait_task() && b->wait_task() && c->wait_task());
+  const auto late = c->upload(*tc, {zero(*tc)});
   EXPECT_EQ(late.code(), wire::STATUS_WRONG_ROUND) << late.message();
   const auto rounds = rounds_of(options);
   ASSERT_EQ(rounds.size(), 2u);
+  EXPECT_EQ(storage::to_string(rounds[0].status), "committed");
+  EXPECT_EQ(rounds[0].updates_accepted, 2);
   const auto updates = updates_of(options, rounds[1].round_id);
   ASSERT_EQ(updates.size(), 1u);
   EXPECT_EQ(updates[0].reject_reason, "WRONG_ROUND");

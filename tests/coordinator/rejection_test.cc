@@ -33,24 +33,21 @@ TEST_P(Rejection, IsRecordedAndLeavesTheAggregateUnchanged) {
   options.rounds.quorum = 2;
   if (GetParam().configure) GetParam().configure(options);
   RunningCoordinator coordinator(options);
-  FakeClient attacker(coordinator.io(), "site-1", coordinator.port());
-  FakeClient honest_a(coordinator.io(), "site-2", coordinator.port());
-  FakeClient honest_b(coordinator.io(), "site-3", coordinator.port());
-  auto task = attacker.wait_task();
-  auto task_a = honest_a.wait_task();
-  auto task_b = honest_b.wait_task();
-  ASSERT_TRUE(task && task_a && task_b);
+  ThreeClients clients(coordinator);
+  ASSERT_TRUE(clients.tasks_arrived());
+  auto& [attacker, honest_a, honest_b] = clients.clients;
+  auto& [task, task_a, task_b] = clients.tasks;
 
   Upload hostile{make_delta(*task, [](size_t t, size_t i) { return wave(t, i, 3.0f); })};
   GetParam().tamper(hostile);
-  const auto refused = attacker.upload(*task, hostile);
+  const auto refused = attacker->upload(*task, hostile);
   EXPECT_EQ(refused.code(), GetParam().expected) << refused.message();
   EXPECT_FALSE(refused.message().empty());
 
   Upload a{make_delta(*task_a, [](size_t t, size_t i) { return wave(t, i, 1.0f); }), 200};
   Upload b{make_delta(*task_b, [](size_t t, size_t i) { return wave(t, i, -0.5f); }), 50};
-  EXPECT_EQ(honest_a.upload(*task_a, a).code(), wire::STATUS_OK);
-  EXPECT_EQ(honest_b.upload(*task_b, b).code(), wire::STATUS_OK);
+  EXPECT_EQ(honest_a->upload(*task_a, a).code(), wire::STATUS_OK);
+  EXPECT_EQ(honest_b->upload(*task_b, b).code(), wire::STATUS_OK);
   ASSERT_EQ(coordinator.wait_stopped(), 0);
 
   const auto rounds = rounds_of(options);

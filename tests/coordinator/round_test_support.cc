@@ -57,6 +57,14 @@ std::optional<int> RunningCoordinator::wait_stopped(std::chrono::milliseconds ti
   return stopped_->pop(timeout);
 }
 
+ThreeClients::ThreeClients(RunningCoordinator& coordinator) {
+  const char* sites[] = {"site-1", "site-2", "site-3"};
+  for (size_t i = 0; i < 3; ++i) {
+    clients[i] = std::make_unique<FakeClient>(coordinator.io(), sites[i], coordinator.port());
+  }
+  for (size_t i = 0; i < 3; ++i) tasks[i] = clients[i]->wait_task();
+}
+
 std::vector<storage::Round> rounds_of(const CoordinatorOptions& options) {
   auto db = storage::open_database(options.storage.database.string(), {5000, true});
   storage::History history(db);

@@ -7,6 +7,7 @@
 #include "storage/records.h"
 #include "tests/coordinator/fake_client.h"
 
+#include <array>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -44,6 +45,14 @@ class RunningCoordinator {
   protocol::testing::IoThread io_;
   std::shared_ptr<Mailbox<int>> stopped_ = std::make_shared<Mailbox<int>>();
   std::unique_ptr<Coordinator> coordinator_;
+};
+
+/// site-1, site-2 and site-3 connected to `coordinator`, and the first task each receives.
+struct ThreeClients {
+  explicit ThreeClients(RunningCoordinator& coordinator);
+  bool tasks_arrived() const { return tasks[0] && tasks[1] && tasks[2]; }
+  std::array<std::unique_ptr<FakeClient>, 3> clients;
+  std::array<std::optional<ReceivedTask>, 3> tasks;
 };
 
 std::vector<storage::Round> rounds_of(const CoordinatorOptions& options);
