@@ -1,0 +1,295 @@
+#include "client/local_round.h"
+
+#include "client/error.h"
+#include "client/local_state.h"
+#include "gan/device.h"
+#include "gan/error.h"
+#include "gan/losses.h"
+#include "gan/models/model_factory.h"
+#include "protocol/tensor_records.h"
+
+#include <torch/torch.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+namespace fedgan::client {
+namespace {
+
+// Every hyperparameter a task carries (coordinator/coordinator.cc sends exactly these). A task
+// with another key is refused rather than trained while ignoring what the key asks for.
+constexpr const char* kKnownHyperparameters[] = {
+    "architecture",     "federate", "local_steps", "batch_size", "lr_generator",
+    "lr_discriminator", "beta1",    "beta2",       "loss",       "n_critic"};
+
+constexpr uint32_t kAcceptedCodecs = (1u << wire::CODEC_FP32) | (1u << wire::CODEC_FP16);
+
+// The task's hyperparameters, each read at most once, with refusals that name the key.
+class Hyperparameters {
+ public:
+  explicit Hyperparameters(const google::protobuf::Map<std::string, std::string>& map) : map_(map) {
+    for (const auto& [key, value] : map_) {
+      bool known = false;
+      for (const char* name : kKnownHyperparameters) known |= key == name;
+      check(known, "the task sets hyperparameter '{}', which this client does not know",
+            printable(key));
+    }
+  }
+
+  const std::string& text(const std::string& key) const {
+    const auto found = map_.find(key);
+    check(found != map_.end(), "the task has no hyperparameter '{}'", key);
+    return found->second;
+  }
+
+  int64_t integer(const std::string& key, int64_t maximum, const std::string& limit) const {
+    const std::string& value = text(key);
+    int64_t parsed = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+    check(error == std::errc() && end == value.data() + value.size() && !value.empty(),
+          "hyperparameter {} is '{}', not an integer", key, printable(value));
+    check(parsed >= 1, "hyperparameter {} is {}: it must be at least 1", key, parsed);
+    check(parsed <= maximum, "hyperparameter {} is {}, beyond this site's {} = {}", key, parsed,
+          limit, maximum);
+    return parsed;
+  }
+
+  double number(const std::string& key) const {
+    const std::string& value = text(key);
+    double parsed = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+    check(error == std::errc() && end == value.data() + value.size() && !value.empty() &&
+              std::isfinite(parsed),
+          "hyperparameter {} is '{}', not a finite number", key, printable(value));
+    return parsed;
+  }
+
+ private:
+  const google::protobuf::Map<std::string, std::string>& map_;
+};
+
+// The training a task's hyperparameters ask for, within `limits` and the site's sample count.
+TaskPlan plan_training(const Hyperparameters& h, const LimitsOptions& limits, int64_t num_samples) {
+  TaskPlan plan;
+  try {
+    plan.scope = gan::parse_federation_scope(h.text("federate"));
+    plan.trainer.loss = gan::parse_loss_kind(h.text("loss"));
+  } catch (const gan::GanError& error) {
+    throw ClientError(fmt::format("the task's hyperparameters: {}", error.what()));
+  }
+  plan.local_steps = h.integer("local_steps", limits.max_local_steps, "limits.max_local_steps");
+  auto& t = plan.trainer;
+  t.batch_size = h.integer("batch_size", limits.max_batch_size, "limits.max_batch_size");
+  check(t.batch_size <= num_samples,
+        "hyperparameter batch_size is {}, but this site holds only {} samples", t.batch_size,
+        num_samples);
+  t.n_critic = static_cast<int>(h.integer("n_critic", limits.max_n_critic, "limits.max_n_critic"));
+  for (const auto& [key, rate] : {std::pair{"lr_generator", &t.generator_lr},
+                                  std::pair{"lr_discriminator", &t.discriminator_lr}}) {
+    *rate = h.number(key);
+    check(*rate > 0 && *rate <= limits.max_learning_rate,
+          "hyperparameter {} is {}: it must be in (0, limits.max_learning_rate = {}]", key, *rate,
+          limits.max_learning_rate);
+  }
+  for (const auto& [key, beta] : {std::pair{"beta1", &t.beta1}, std::pair{"beta2", &t.beta2}}) {
+    *beta = h.number(key);
+    check(*beta >= 0 && *beta < 1, "hyperparameter {} is {}: it must be in [0, 1)", key, *beta);
+  }
+  return plan;
+}
+
+gan::ModelSpec model_spec(const ClientOptions& options, const LoadedData& data) {
+  gan::ModelSpec spec;
+  spec.architecture = options.model.architecture;
+  if (spec.architecture == "auto") spec.architecture = data.images ? "dcgan" : "mlp";
+  const auto& rows = data.rows;
+  if (spec.architecture == "dcgan") {
+    const auto& d = spec.dcgan;
+    check(rows.dim() == 4 && rows.size(1) == d.image_channels && rows.size(2) == d.image_size &&
+              rows.size(3) == d.image_size,
+          "the dcgan architecture trains on {}x{} grayscale images, but the data is {} ({})",
+          d.image_size, d.image_size, fmt::join(rows.sizes(), " x "), data.description);
+  } else if (spec.architecture == "mlp") {
+    check(rows.dim() == 2,
+          "the mlp architecture trains on vectors (CSV rows or mixture points), but the data is "
+          "{} ({})",
+          fmt::join(rows.sizes(), " x "), data.description);
+    spec.mlp.data_dim = rows.size(1);
+  } else {
+    throw ClientError(fmt::format("model.architecture is \"{}\": it must be auto, dcgan or mlp",
+                                  spec.architecture));
+  }
+  return spec;
+}
+
+std::vector<int64_t> shape_of(const torch::Tensor& tensor) {
+  return std::vector<int64_t>(tensor.sizes().begin(), tensor.sizes().end());
+}
+
+torch::Device resolve(const std::string& device) {
+  try {
+    return gan::resolve_device(device);
+  } catch (const gan::GanError& error) {
+    throw ClientError(fmt::format("training.device: {}", error.what()));
+  }
+}
+
+bool all_finite(const std::vector<torch::Tensor>& tensors) {
+  for (const auto& t : tensors) {
+    if (t.numel() > 0 && !torch::isfinite(t).all().item<bool>()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+LocalRound::LocalRound(const ClientOptions& options, const LoadedData& data)
+    : options_(options),
+      spec_(model_spec(options, data)),
+      model_(gan::make_model(spec_, options.training.seed)),
+      device_(resolve(options.training.device)),
+      num_samples_(data.rows.size(0)) {
+  check(num_samples_ >= 1, "the training data is empty ({})", data.description);
+  state_path_ = options.state.dir / fmt::format("local_state_{}.pt", model_.architecture);
+  // Loaded on the CPU, before the move: the file holds CPU tensors.
+  state_loaded_ = load_local_state(model_, state_path_);
+  gan::move_model(model_, device_);
+  batches_ = std::make_unique<gan::BatchSource>(data.rows, device_, options.training.seed + 1);
+}
+
+wire::Manifest LocalRound::manifest(gan::FederationScope scope, wire::Codec codec) {
+  prepare_buffers(scope);
+  std::vector<protocol::ConstTensorView> views;
+  for (size_t i = 0; i < specs_.size(); ++i) views.push_back({specs_[i], global_[i].data_ptr()});
+  return protocol::make_manifest(views, codec);
+}
+
+void LocalRound::prepare_buffers(gan::FederationScope scope) {
+  if (prepared_ && scope_ == scope) return;
+  specs_.clear();
+  global_.clear();
+  delta_.clear();
+  delta_ready_ = false;
+  for (const auto& entry : gan::federated_tensors(model_, scope)) {
+    const auto shape = shape_of(entry.tensor);
+    specs_.push_back(protocol::tensor_spec(entry.name, wire::DTYPE_FLOAT32, shape));
+    global_.push_back(torch::zeros(shape, torch::kFloat32));
+    delta_.push_back(torch::zeros(shape, torch::kFloat32));
+  }
+  scope_ = scope;
+  prepared_ = true;
+}
+
+TaskPlan LocalRound::plan_task(const wire::Task& task) {
+  const auto& limits = options_.limits;
+  check(task.model_follows(),
+        "the task does not send the model, and this client keeps no copy to reuse");
+  const Hyperparameters h(task.hyperparameters());
+  check(h.text("architecture") == model_.architecture,
+        "the task trains the {} architecture, but this site trains {} (model.architecture)",
+        printable(h.text("architecture")), model_.architecture);
+  TaskPlan plan = plan_training(h, options_.limits, num_samples_);
+  plan.round = task.round();
+  plan.nonce = task.nonce();
+  plan.deadline_unix_ms = task.deadline_unix_ms();
+  const auto& model = task.model();
+  plan.codec = model.codec();
+  check(plan.codec == wire::CODEC_FP32 || plan.codec == wire::CODEC_FP16,
+        "the task's model uses codec {}, which this client does not decode",
+        static_cast<int>(plan.codec));
+  check(model.total_bytes() <= limits.max_model_bytes,
+        "the task's model is {} bytes, beyond this site's limits.max_model_bytes = {}",
+        model.total_bytes(), limits.max_model_bytes);
+  try {
+    protocol::validate_manifest(model, manifest(plan.scope, plan.codec), kAcceptedCodecs);
+  } catch (const protocol::ProtocolError& error) {
+    throw ClientError(fmt::format("the task's model does not match this site's {} model: {} ({})",
+                                  model_.architecture, error.what(),
+                                  wire::StatusCode_Name(error.code())));
+  }
+  delta_ready_ = false;
+  return plan;
+}
+
+std::vector<protocol::MutableTensorView> LocalRound::global_destinations() {
+  check(prepared_, "no task has been planned");
+  std::vector<protocol::MutableTensorView> views;
+  for (size_t i = 0; i < specs_.size(); ++i) views.push_back({specs_[i], global_[i].data_ptr()});
+  return views;
+}
+
+RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
+  check(prepared_ && plan.scope == scope_, "train() needs the plan of the last planned task");
+  delta_ready_ = false;
+  const auto federated = gan::federated_tensors(model_, plan.scope);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < federated.size(); ++i) federated[i].tensor.copy_(global_[i]);
+  }
+  gan::TrainerOptions trainer_options = plan.trainer;
+  trainer_options.seed = options_.training.seed + plan.round;
+  gan::LocalTrainer trainer(model_, trainer_options, device_);
+
+  RoundReport report;
+  const auto start = std::chrono::steady_clock::now();
+  double generator_sum = 0, discriminator_sum = 0;
+  for (int64_t i = 0; i < plan.local_steps; ++i) {
+    if (hooks.interrupted && hooks.interrupted()) break;
+    const gan::StepStats stats = trainer.step(*batches_);
+    if (!std::isfinite(stats.generator_loss) || !std::isfinite(stats.discriminator_loss)) {
+      report.diverged = true;
+      break;
+    }
+    generator_sum += stats.generator_loss;
+    discriminator_sum += stats.discriminator_loss;
+    ++report.steps;
+    if (hooks.on_step) hooks.on_step(stats, plan.local_steps);
+  }
+  report.train_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (report.steps > 0) {
+    report.generator_loss = generator_sum / static_cast<double>(report.steps);
+    report.discriminator_loss = discriminator_sum / static_cast<double>(report.steps);
+    report.samples_per_second = static_cast<double>(report.steps) * trainer_options.n_critic *
+                                trainer_options.batch_size / std::max(report.train_seconds, 1e-9);
+  }
+  if (!report.diverged) {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < federated.size(); ++i) {
+      torch::sub_out(delta_[i], federated[i].tensor.detach().to(torch::kCPU), global_[i]);
+    }
+    // A weight may overflow while the losses stay finite; a private one would poison every
+    // later round, and the saved state could not be loaded again.
+    std::vector<torch::Tensor> weights;
+    for (const auto& entry : gan::full_state(model_)) {
+      if (entry.tensor.is_floating_point()) weights.push_back(entry.tensor.detach());
+    }
+    report.diverged = !all_finite(weights) || !all_finite(delta_);
+  }
+  if (report.diverged) {
+    restore_last_good();
+    return report;
+  }
+  save_local_state(model_, state_path_);
+  report.completed = report.steps == plan.local_steps;
+  delta_ready_ = report.completed;
+  return report;
+}
+
+void LocalRound::restore_last_good() {
+  if (load_local_state(model_, state_path_)) return;
+  // No saved state yet: back to this site's initial weights.
+  const gan::GanModel fresh = gan::make_model(spec_, options_.training.seed);
+  gan::load_full_state(model_, gan::full_state(fresh));
+}
+
+std::vector<protocol::ConstTensorView> LocalRound::delta_views() const {
+  check(delta_ready_, "no completed round: there is no delta to upload");
+  std::vector<protocol::ConstTensorView> views;
+  for (size_t i = 0; i < specs_.size(); ++i) views.push_back({specs_[i], delta_[i].data_ptr()});
+  return views;
+}
+
+}  // namespace fedgan::client

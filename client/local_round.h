@@ -1,0 +1,137 @@
+#pragma once
+
+#include "client/data_source.h"
+#include "client/options.h"
+#include "gan/batch_source.h"
+#include "gan/federated_state.h"
+#include "gan/models/gan_model.h"
+#include "gan/models/model_factory.h"
+#include "gan/trainer.h"
+#include "protocol/tensor_stream.h"
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fedgan::client {
+
+namespace wire = protocol::wire;
+
+/// A task this site agreed to train: the Task's fields and hyperparameters, parsed and checked.
+struct TaskPlan {
+  uint64_t round = 0;
+  std::string nonce;
+  int64_t deadline_unix_ms = 0;
+  gan::FederationScope scope = gan::FederationScope::kGeneratorAndDiscriminator;
+  /// Codec of the model download, and of the delta upload.
+  wire::Codec codec = wire::CODEC_FP32;
+  int64_t local_steps = 0;
+  gan::TrainerOptions trainer;
+};
+
+/// What one round of local training did.
+struct RoundReport {
+  /// Steps done: local_steps unless interrupted or diverged.
+  int64_t steps = 0;
+  /// Every step ran, the losses and the new weights are finite: the delta is ready to upload.
+  bool completed = false;
+  /// A loss or a weight became NaN or infinite; the model was restored to its last saved state.
+  bool diverged = false;
+  /// Means over the steps done.
+  double generator_loss = 0;
+  double discriminator_loss = 0;
+  double train_seconds = 0;
+  /// Real samples consumed by the discriminator per second (steps * n_critic * batch_size / s).
+  double samples_per_second = 0;
+};
+
+/// How the caller follows and interrupts training. Both may be empty.
+struct TrainHooks {
+  /// Asked before every step; true ends the round early (it is then not completed).
+  std::function<bool()> interrupted;
+  /// Called after every step with its figures and the round's step count.
+  std::function<void(const gan::StepStats& stats, int64_t local_steps)> on_step;
+};
+
+/// The torch side of a site: its model, its data, and one federated round at a time.
+///
+/// For each task: plan_task() checks the task against the limits and the site's own model (the
+/// manifest of its federated tensors under the task's codec); the download is decoded into
+/// global_destinations(), CPU float32 buffers that keep the global values; train() copies them
+/// into the model, runs `local_steps` steps of gan::LocalTrainer, computes delta = local - global
+/// (float32, element by element) into buffers that delta_views() exposes, and saves the whole
+/// model to the state directory (local_state.h), so the tensors that never travel survive a
+/// restart. A new object built on the same state directory starts from the saved model.
+///
+/// Optimizer state: each round trains with fresh Adam optimizers. The moments of the previous
+/// round belong to weights the aggregation has since replaced, and resetting them keeps every
+/// round a function of the global model, the data and the seed alone (nothing to persist).
+///
+/// Not thread-safe: one thread plans, trains and reads the buffers.
+class LocalRound {
+ public:
+  /// Builds the model options.model.architecture names ("auto": dcgan for images, mlp for
+  /// vectors, whose data_dim is the data's width), seeded with options.training.seed, on the
+  /// device options.training.device names, then loads the saved state from options.state.dir
+  /// when there is one. Throws ClientError when the data does not fit the architecture (dcgan
+  /// trains on N x 1 x 28 x 28 images), the device is unknown or unavailable, or the saved state
+  /// does not fit the model.
+  LocalRound(const ClientOptions& options, const LoadedData& data);
+
+  /// Checks `task` and returns its plan, or throws ClientError saying why this site refuses it:
+  /// the model does not follow the task, a hyperparameter is missing, unknown, malformed or
+  /// beyond options.limits (local steps, batch size, n_critic, learning rates), the batch is
+  /// larger than the data, the architecture is not this site's, or the model's manifest does
+  /// not match this site's model or is larger than limits.max_model_bytes.
+  TaskPlan plan_task(const wire::Task& task);
+
+  /// Where the download of the last planned task is decoded: one float32 CPU buffer per
+  /// federated tensor, in manifest order. Valid until the next plan_task().
+  std::vector<protocol::MutableTensorView> global_destinations();
+
+  /// Trains `plan` (the last one planned) on the global values received into
+  /// global_destinations(); see the class comment. On divergence the model is restored from the
+  /// saved state (or, with none, re-initialised from the seed) and nothing is saved. Throws
+  /// ClientError when the state cannot be saved, and what LibTorch throws.
+  RoundReport train(const TaskPlan& plan, const TrainHooks& hooks = {});
+
+  /// The delta of the last completed train(), in manifest order, as TensorStreamWriter takes it.
+  std::vector<protocol::ConstTensorView> delta_views() const;
+
+  /// Manifest of this site's federated tensors under `scope` and `codec`: what a task's model
+  /// must match.
+  wire::Manifest manifest(gan::FederationScope scope, wire::Codec codec);
+
+  const std::string& architecture() const { return model_.architecture; }
+  int64_t num_samples() const { return num_samples_; }
+  const torch::Device& device() const { return device_; }
+  /// Whether the constructor found and loaded a saved state.
+  bool state_loaded() const { return state_loaded_; }
+  const std::filesystem::path& state_path() const { return state_path_; }
+  gan::GanModel& model() { return model_; }
+
+ private:
+  void prepare_buffers(gan::FederationScope scope);
+  void restore_last_good();
+
+  ClientOptions options_;
+  gan::ModelSpec spec_;
+  gan::GanModel model_;
+  torch::Device device_;
+  int64_t num_samples_ = 0;
+  std::unique_ptr<gan::BatchSource> batches_;
+  std::filesystem::path state_path_;
+  bool state_loaded_ = false;
+
+  // Buffers of the federated tensors of `scope_`, built by prepare_buffers().
+  bool prepared_ = false;
+  gan::FederationScope scope_ = gan::FederationScope::kGeneratorAndDiscriminator;
+  std::vector<wire::TensorSpec> specs_;
+  std::vector<torch::Tensor> global_;  // float32 CPU: the values the task sent
+  std::vector<torch::Tensor> delta_;   // float32 CPU: local - global after train()
+  bool delta_ready_ = false;
+};
+
+}  // namespace fedgan::client

@@ -1,0 +1,149 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace fedgan::client {
+
+/// Everything a client (one site of a federation) is configured with. Built in one place
+/// (config_file.h: a TOML file, then command-line flags over it); every field has the default
+/// written here, and validate() refuses inconsistent values with a message naming the field as it
+/// is spelled in the TOML file ("limits.max_local_steps"). docs/configuration.md lists every field.
+
+/// [coordinator]: where the coordinator is, and how this client keeps in touch with it.
+struct ConnectOptions {
+  /// Name or IP address of the coordinator.
+  std::string host = "127.0.0.1";
+  uint16_t port = 7443;
+  /// Name the coordinator's certificate must carry (a DNS or IP subjectAltName); empty = host.
+  std::string server_name;
+  /// TCP connect plus the TLS handshake, and then the coordinator's welcome, within this.
+  double handshake_timeout_seconds = 10;
+  /// A connection on which nothing arrives (not even a heartbeat) for this long is closed.
+  double idle_timeout_seconds = 60;
+  /// A started frame must arrive (and a sent one be taken) within this.
+  double frame_timeout_seconds = 60;
+  /// A heartbeat goes out after this long without writing; must be shorter than the
+  /// coordinator's idle timeout (60 s by default) and than idle_timeout_seconds.
+  double heartbeat_interval_seconds = 15;
+  /// Reconnection delays: the first wait is reconnect_initial_seconds, each later one doubles up
+  /// to reconnect_max_seconds (at most 3600); every wait is then scaled by a random factor in
+  /// [0.5, 1.5].
+  double reconnect_initial_seconds = 0.5;
+  double reconnect_max_seconds = 30;
+  /// Consecutive failed connection attempts (connect, handshake or welcome) after which the
+  /// client exits with an error; 0 = keep trying forever.
+  int64_t max_connect_failures = 0;
+};
+
+/// [tls]: this site's credentials and the federation CA. The three files are required.
+struct TlsOptions {
+  /// PEM certificate(s) of the federation CA: the coordinator's certificate must chain to it.
+  std::filesystem::path ca_file;
+  /// PEM certificate of this site (fedgan-certs client); its CN is the site's identity.
+  std::filesystem::path certificate_file;
+  /// PEM private key of certificate_file.
+  std::filesystem::path private_key_file;
+  /// Optional PEM revocation list of the CA; empty = none.
+  std::filesystem::path crl_file;
+  /// Accept TLS 1.2 as well as 1.3.
+  bool allow_tls12 = false;
+};
+
+/// [data]: the site's training data. One source, chosen by `format`.
+struct DataOptions {
+  /// "idx" (an MNIST-format image file, labels optional), "png-dir" (a directory of PNG images of
+  /// one size), "csv" (numeric rows of equal length) or "mixture" (2-D Gaussian mixture samples
+  /// drawn from `seed`: for examples and experiments). Required.
+  std::string format;
+  /// idx: the images file (3-D uint8 IDX, plain or gzip) and the labels file (1-D uint8 IDX, one
+  /// label per image; needed only by class-skewed partitions).
+  std::filesystem::path images;
+  std::filesystem::path labels;
+  /// png-dir: every *.png file directly in this directory (sorted by name).
+  std::filesystem::path directory;
+  /// csv: the file, and whether its first line is a header to skip.
+  std::filesystem::path csv;
+  bool csv_header = false;
+  /// mixture: "grid" (25 modes) or "ring" (8 modes), and how many points to draw.
+  std::string mixture = "grid";
+  int64_t mixture_rows = 10000;
+  /// Seed of the mixture samples and of the partition: every site of an experiment must use the
+  /// same seed, so that the partition gives each site its own share of the same rows.
+  uint64_t seed = 1;
+  /// For experiments: keep only this site's share of the data under a partition of it among
+  /// `clients` sites ("" = all of it; "iid", "classes:K", "dirichlet:ALPHA" as in
+  /// gan/data/partition.h; the class-skewed ones need labels: idx with a labels file, or mixture,
+  /// whose labels are the modes).
+  std::string partition;
+  int64_t clients = 1;
+  int64_t client_index = 0;
+  /// Bounds on what the data files can make the client load: samples (rows, images), CSV columns,
+  /// and PNG width and height.
+  int64_t max_samples = 1'000'000;
+  int64_t max_columns = 4096;
+  int64_t max_image_side = 1024;
+};
+
+/// [model]: which architecture this site trains.
+struct ModelOptions {
+  /// "auto" (dcgan for images, mlp for vectors), "dcgan" (28x28 grayscale images) or "mlp"
+  /// (vectors: its data_dim is the data's width). A task for another architecture is refused.
+  std::string architecture = "auto";
+};
+
+/// [training]: where and how local training runs.
+struct TrainingOptions {
+  /// "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+  std::string device = "auto";
+  /// LibTorch intra-op threads; 0 = LibTorch's default.
+  int64_t threads = 0;
+  /// Seed of this site's initial private weights, batch order and latents (round r draws its
+  /// latents from seed + r).
+  uint64_t seed = 1;
+};
+
+/// [limits]: the most a task may ask of this site. A task beyond any of them is refused (logged,
+/// not trained, nothing uploaded).
+struct LimitsOptions {
+  int64_t max_local_steps = 10000;
+  int64_t max_batch_size = 1024;
+  int64_t max_n_critic = 10;
+  /// Bound on both learning rates.
+  double max_learning_rate = 0.01;
+  /// Bound on the encoded size of the model a task sends.
+  uint64_t max_model_bytes = uint64_t{256} << 20;
+};
+
+/// [state]: what survives a restart.
+struct StateOptions {
+  /// Directory of the local state: the site's whole model after each round (with federate =
+  /// "generator", its private discriminator). Created when missing.
+  std::filesystem::path dir = "client-state";
+};
+
+/// [log]: what the client prints.
+struct LogOptions {
+  /// Progress bar while training: "auto" (when standard error is a terminal), "always" or "never".
+  std::string progress = "auto";
+};
+
+struct ClientOptions {
+  ConnectOptions coordinator;
+  TlsOptions tls;
+  DataOptions data;
+  ModelOptions model;
+  TrainingOptions training;
+  LimitsOptions limits;
+  StateOptions state;
+  LogOptions log;
+};
+
+/// Throws ClientError naming the first invalid field ("data.client_index is 3 but data.clients is
+/// 3: it must be below"). Checks values and their consistency, not the file system: files are
+/// opened (and their absence reported) by the parts that use them. The TLS files and the data
+/// format must be named, so the defaults alone do not validate.
+void validate(const ClientOptions& options);
+
+}  // namespace fedgan::client

@@ -1,0 +1,174 @@
+#include "client/config_file.h"
+
+#include "client/error.h"
+#include "tests/client/test_support.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace fedgan::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigFile : public testing::TempDirTest {
+ protected:
+  fs::path write(const std::string& text, const std::string& name = "client.toml") {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // The ClientError message load_config_file throws for `text`, or "" when it loads.
+  std::string problem(const std::string& text) {
+    try {
+      load_config_file(write(text));
+    } catch (const ClientError& error) {
+      return error.what();
+    }
+    return "";
+  }
+
+  CommandLine parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "fedgan-client");
+    std::vector<const char*> argv;
+    for (const auto& arg : args) argv.push_back(arg.c_str());
+    return parse_command_line(static_cast<int>(argv.size()), argv.data());
+  }
+};
+
+constexpr const char* kSite = R"(
+[coordinator]
+host = "coordinator.example.org"
+port = 8443
+reconnect_max_seconds = 10
+[tls]
+ca_file = "pki/ca.pem"
+certificate_file = "pki/site-1.pem"
+private_key_file = "/etc/fedgan/site-1.key"
+[data]
+format = "idx"
+images = "data/train-images-idx3-ubyte.gz"
+labels = "data/train-labels-idx1-ubyte.gz"
+partition = "dirichlet:0.3"
+clients = 8
+client_index = 2
+[training]
+device = "cpu"
+threads = 2
+[limits]
+max_local_steps = 500
+max_learning_rate = 0.001
+[state]
+dir = "state"
+[log]
+progress = "never"
+)";
+
+TEST_F(ConfigFile, ReadsEveryKeyAndResolvesRelativePathsAgainstTheFile) {
+  const ClientOptions o = load_config_file(write(kSite));
+  EXPECT_EQ(o.coordinator.host, "coordinator.example.org");
+  EXPECT_EQ(o.coordinator.port, 8443);
+  EXPECT_EQ(o.coordinator.reconnect_max_seconds, 10.0);
+  EXPECT_EQ(o.coordinator.reconnect_initial_seconds, 0.5);  // left out: the default
+  EXPECT_EQ(o.tls.ca_file, dir_ / "pki/ca.pem");
+  EXPECT_EQ(o.tls.private_key_file, fs::path("/etc/fedgan/site-1.key"));
+  EXPECT_EQ(o.data.images, dir_ / "data/train-images-idx3-ubyte.gz");
+  EXPECT_EQ(o.data.partition, "dirichlet:0.3");
+  EXPECT_EQ(o.data.clients, 8);
+  EXPECT_EQ(o.data.client_index, 2);
+  EXPECT_EQ(o.training.threads, 2);
+  EXPECT_EQ(o.limits.max_local_steps, 500);
+  EXPECT_EQ(o.limits.max_learning_rate, 0.001);
+  EXPECT_EQ(o.state.dir, dir_ / "state");
+  EXPECT_EQ(o.log.progress, "never");
+  EXPECT_NO_THROW(validate(o));
+}
+
+TEST_F(ConfigFile, RefusesUnknownSectionsAndKeysWithTheLine) {
+  EXPECT_NE(problem("[data]\nformat = \"csv\"\nformats = \"idx\"\n")
+                .find("client.toml:3: unknown key data.formats"),
+            std::string::npos);
+  EXPECT_NE(problem("[training]\n[rounds]\nmax_rounds = 3\n").find("unknown section [rounds]"),
+            std::string::npos);
+}
+
+TEST_F(ConfigFile, RefusesWrongTypesAndOutOfRangeIntegers) {
+  EXPECT_NE(problem("[coordinator]\nport = 70000\n")
+                .find("client.toml:2: coordinator.port is 70000: it must be at most 65535"),
+            std::string::npos);
+  EXPECT_NE(problem("[training]\nseed = -1\n").find("training.seed is -1: it must not be negative"),
+            std::string::npos);
+  EXPECT_NE(problem("[limits]\nmax_local_steps = \"many\"\n")
+                .find("limits.max_local_steps must be an integer, not a string"),
+            std::string::npos);
+  EXPECT_NE(problem("[data]\ncsv_header = 1\n").find("must be true or false"), std::string::npos);
+  EXPECT_NE(problem("[data\n").find("invalid TOML"), std::string::npos);
+  EXPECT_NE(problem("").find(""), std::string::npos);
+}
+
+TEST_F(ConfigFile, RefusesAMissingFile) {
+  EXPECT_THROW(load_config_file(dir_ / "absent.toml"), ClientError);
+}
+
+TEST_F(ConfigFile, FlagsOverrideTheFile) {
+  const fs::path file = write(kSite);
+  const CommandLine line =
+      parse({"--config", file.string(), "--limits.max_local_steps", "50", "--coordinator.port",
+             "9443", "--data.csv_header", "--training.device=cuda:1"});
+  ASSERT_FALSE(line.exit_code) << line.message;
+  EXPECT_EQ(line.config_file, file);
+  EXPECT_EQ(line.options.limits.max_local_steps, 50);
+  EXPECT_EQ(line.options.coordinator.port, 9443);
+  EXPECT_TRUE(line.options.data.csv_header);
+  EXPECT_EQ(line.options.training.device, "cuda:1");
+  EXPECT_EQ(line.options.coordinator.host, "coordinator.example.org");  // from the file
+}
+
+TEST_F(ConfigFile, FlagsAloneMakeAConfiguration) {
+  const CommandLine line =
+      parse({"--tls.ca_file", "ca.pem", "--tls.certificate_file", "site.pem",
+             "--tls.private_key_file", "site.key", "--data.format", "mixture"});
+  ASSERT_FALSE(line.exit_code) << line.message;
+  EXPECT_FALSE(line.config_file);
+  EXPECT_EQ(line.options.data.format, "mixture");
+  EXPECT_EQ(line.options.tls.ca_file, fs::path("ca.pem"));
+}
+
+TEST_F(ConfigFile, InvalidResultIsRefusedByName) {
+  try {
+    parse({"--config", write(kSite).string(), "--data.client_index", "8"});
+    FAIL() << "expected a ClientError";
+  } catch (const ClientError& error) {
+    EXPECT_NE(std::string(error.what()).find("data.client_index is 8"), std::string::npos);
+  }
+}
+
+TEST_F(ConfigFile, HelpListsEveryFlagWithItsDefault) {
+  const CommandLine line = parse({"--help"});
+  ASSERT_TRUE(line.exit_code);
+  EXPECT_EQ(*line.exit_code, 0);
+  for (const char* text : {"--coordinator.host", "127.0.0.1", "--limits.max_local_steps", "10000",
+                           "--state.dir", "client-state", "--data.format", "--log.progress", "auto",
+                           "--coordinator.reconnect_max_seconds"}) {
+    EXPECT_NE(line.message.find(text), std::string::npos) << text;
+  }
+}
+
+TEST_F(ConfigFile, UsageErrorsExitWithTwo) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--no-such-flag"},
+        std::vector<std::string>{"--training.seed", "-1"},
+        std::vector<std::string>{"--limits.max_batch_size", "12abc"}}) {
+    const CommandLine line = parse(args);
+    ASSERT_TRUE(line.exit_code) << args.front();
+    EXPECT_EQ(*line.exit_code, 2);
+    EXPECT_FALSE(line.message.empty());
+  }
+}
+
+}  // namespace
+}  // namespace fedgan::client

@@ -1,0 +1,268 @@
+#include "client/local_round.h"
+
+#include "client/error.h"
+#include "client/local_state.h"
+#include "tests/client/test_support.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+
+namespace fedgan::client {
+namespace {
+
+using gan::FederationScope;
+using testing::make_task;
+
+class LocalRoundTest : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    options_ = testing::mixture_options(dir_);
+    data_ = load_data(options_.data);
+  }
+
+  // The ClientError message plan_task throws for the task, or "" when it is accepted.
+  std::string refusal(LocalRound& round, const wire::Task& task) {
+    try {
+      round.plan_task(task);
+    } catch (const ClientError& error) {
+      return error.what();
+    }
+    return "";
+  }
+
+  // Fills the download buffers with the site's own federated values shifted by `shift`: a
+  // "global model" that differs from the local one.
+  void receive_global(LocalRound& round, FederationScope scope, float shift) {
+    const auto federated = gan::federated_tensors(round.model(), scope);
+    const auto destinations = round.global_destinations();
+    ASSERT_EQ(destinations.size(), federated.size());
+    for (size_t i = 0; i < federated.size(); ++i) {
+      const auto values = (federated[i].tensor.detach().to(torch::kCPU) + shift).contiguous();
+      std::memcpy(destinations[i].data, values.data_ptr(), values.nbytes());
+    }
+  }
+
+  std::vector<torch::Tensor> copies(const std::vector<protocol::MutableTensorView>& views) {
+    std::vector<torch::Tensor> result;
+    for (const auto& view : views) {
+      std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
+      result.push_back(torch::from_blob(view.data, shape, torch::kFloat32).clone());
+    }
+    return result;
+  }
+
+  ClientOptions options_;
+  LoadedData data_;
+};
+
+TEST_F(LocalRoundTest, DeltaIsLocalMinusGlobalForTheFederatedTensors) {
+  LocalRound round(options_, data_);
+  EXPECT_FALSE(round.state_loaded());
+  EXPECT_EQ(round.architecture(), "mlp");
+  EXPECT_EQ(round.num_samples(), 512);
+  const auto manifest =
+      round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+  const TaskPlan plan = round.plan_task(make_task(4, manifest));
+  EXPECT_EQ(plan.round, 4u);
+  EXPECT_EQ(plan.nonce, "nonce-4");
+  EXPECT_EQ(plan.local_steps, 3);
+  EXPECT_EQ(plan.trainer.batch_size, 64);
+  receive_global(round, plan.scope, 0.01f);
+  const auto global = copies(round.global_destinations());
+
+  int64_t steps_seen = 0;
+  TrainHooks hooks;
+  hooks.on_step = [&](const gan::StepStats&, int64_t total) {
+    ++steps_seen;
+    EXPECT_EQ(total, 3);
+  };
+  const RoundReport report = round.train(plan, hooks);
+  EXPECT_TRUE(report.completed);
+  EXPECT_EQ(report.steps, 3);
+  EXPECT_EQ(steps_seen, 3);
+  EXPECT_GT(report.samples_per_second, 0);
+  EXPECT_TRUE(std::isfinite(report.generator_loss) && std::isfinite(report.discriminator_loss));
+
+  const auto local = gan::federated_tensors(round.model(), plan.scope);
+  const auto delta = round.delta_views();
+  ASSERT_EQ(delta.size(), local.size());
+  bool any_change = false;
+  for (size_t i = 0; i < delta.size(); ++i) {
+    EXPECT_EQ(delta[i].spec.name(), local[i].name);
+    EXPECT_EQ(delta[i].spec.name(), manifest.tensors(static_cast<int>(i)).name());
+    const auto values = torch::from_blob(const_cast<void*>(delta[i].data), local[i].tensor.sizes(),
+                                         torch::kFloat32);
+    const auto expected = local[i].tensor.detach().to(torch::kCPU) - global[i];
+    EXPECT_TRUE(torch::equal(values, expected)) << local[i].name;
+    any_change |= values.abs().max().item<float>() > 0;
+  }
+  EXPECT_TRUE(any_change);
+}
+
+TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
+  std::vector<gan::NamedTensor> saved;
+  {
+    LocalRound round(options_, data_);
+    const auto manifest = round.manifest(FederationScope::kGeneratorOnly, wire::CODEC_FP16);
+    EXPECT_EQ(manifest.tensors(0).name().rfind("generator.", 0), 0u);
+    for (const auto& spec : manifest.tensors()) {
+      EXPECT_EQ(spec.name().rfind("discriminator.", 0), std::string::npos) << spec.name();
+    }
+    const TaskPlan plan = round.plan_task(make_task(1, manifest, {{"federate", "generator"}}));
+    EXPECT_EQ(plan.scope, FederationScope::kGeneratorOnly);
+    EXPECT_EQ(plan.codec, wire::CODEC_FP16);
+    receive_global(round, plan.scope, 0.0f);
+    ASSERT_TRUE(round.train(plan).completed);
+    for (const auto& entry : gan::full_state(round.model())) {
+      saved.push_back({entry.name, entry.tensor.detach().to(torch::kCPU).clone()});
+    }
+  }
+  ASSERT_TRUE(std::filesystem::exists(options_.state.dir / "local_state_mlp.pt"));
+
+  LocalRound restarted(options_, data_);
+  EXPECT_TRUE(restarted.state_loaded());
+  const auto state = gan::full_state(restarted.model());
+  ASSERT_EQ(state.size(), saved.size());
+  bool discriminator_checked = false;
+  for (size_t i = 0; i < state.size(); ++i) {
+    EXPECT_EQ(state[i].name, saved[i].name);
+    EXPECT_TRUE(torch::equal(state[i].tensor.to(torch::kCPU), saved[i].tensor)) << saved[i].name;
+    discriminator_checked |= saved[i].name.rfind("discriminator.", 0) == 0;
+  }
+  EXPECT_TRUE(discriminator_checked);
+
+  // A fresh site (no state) starts from other private weights: the restart did load something.
+  options_.state.dir = dir_ / "other-state";
+  LocalRound fresh(options_, data_);
+  const auto fresh_state = gan::full_state(fresh.model());
+  bool differs = false;
+  for (size_t i = 0; i < fresh_state.size(); ++i) {
+    if (saved[i].tensor.is_floating_point()) {
+      differs |= !torch::equal(fresh_state[i].tensor.to(torch::kCPU), saved[i].tensor);
+    }
+  }
+  EXPECT_TRUE(differs);
+}
+
+TEST_F(LocalRoundTest, RefusesTasksBeyondItsLimits) {
+  options_.limits.max_local_steps = 100;
+  options_.limits.max_batch_size = 128;
+  options_.limits.max_learning_rate = 1e-3;
+  LocalRound round(options_, data_);
+  const auto manifest =
+      round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+  const auto refused = [&](const std::map<std::string, std::string>& changes) {
+    return refusal(round, make_task(1, manifest, changes));
+  };
+  EXPECT_EQ(refused({}), "");
+  EXPECT_EQ(refused({{"local_steps", "100"}}), "");
+  EXPECT_NE(refused({{"local_steps", "101"}})
+                .find("local_steps is 101, beyond this site's limits.max_local_steps = 100"),
+            std::string::npos);
+  EXPECT_NE(refused({{"batch_size", "256"}}).find("limits.max_batch_size = 128"),
+            std::string::npos);
+  EXPECT_NE(refused({{"n_critic", "11"}}).find("limits.max_n_critic = 10"), std::string::npos);
+  EXPECT_NE(refused({{"lr_generator", "0.01"}}).find("limits.max_learning_rate"),
+            std::string::npos);
+  EXPECT_NE(refused({{"lr_discriminator", "nan"}}).find("not a finite number"), std::string::npos);
+  EXPECT_NE(refused({{"beta2", "1"}}).find("beta2 is 1"), std::string::npos);
+  EXPECT_NE(refused({{"local_steps", "0"}}).find("at least 1"), std::string::npos);
+  EXPECT_NE(refused({{"local_steps", "3 steps"}}).find("not an integer"), std::string::npos);
+  EXPECT_NE(refused({{"loss", "l2"}}).find("loss"), std::string::npos);
+  EXPECT_NE(refused({{"federate", "discriminator"}}).find("federation scope"), std::string::npos);
+  EXPECT_NE(refused({{"architecture", "dcgan"}}).find("this site trains mlp"), std::string::npos);
+  EXPECT_NE(refused({{"n_critic", ""}}).find("no hyperparameter 'n_critic'"), std::string::npos);
+  EXPECT_NE(refused({{"augment", "true"}}).find("'augment', which this client does not know"),
+            std::string::npos);
+
+  // The batch must fit the site's 512 samples.
+  options_.limits.max_batch_size = 1024;
+  LocalRound roomy(options_, data_);
+  EXPECT_NE(refusal(roomy, make_task(1, manifest, {{"batch_size", "513"}}))
+                .find("holds only 512 samples"),
+            std::string::npos);
+
+  // The model may not be larger than the site accepts.
+  options_.limits.max_model_bytes = 1000;
+  LocalRound small(options_, data_);
+  EXPECT_NE(refusal(small, make_task(1, manifest)).find("limits.max_model_bytes = 1000"),
+            std::string::npos);
+}
+
+TEST_F(LocalRoundTest, RefusesAModelThatIsNotItsOwn) {
+  LocalRound round(options_, data_);
+  const auto manifest =
+      round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+  auto wrong_shape = manifest;
+  wrong_shape.mutable_tensors(0)->set_shape(0, 3);
+  const auto message = refusal(round, make_task(1, wrong_shape));
+  EXPECT_NE(message.find("does not match this site's mlp model"), std::string::npos) << message;
+  EXPECT_NE(message.find("MANIFEST"), std::string::npos) << message;
+
+  auto missing = manifest;
+  missing.mutable_tensors()->RemoveLast();
+  EXPECT_NE(refusal(round, make_task(1, missing)).find("STATUS_MANIFEST"), std::string::npos);
+
+  // The generator-only manifest does not describe a task that federates both networks.
+  const auto generator_only = round.manifest(FederationScope::kGeneratorOnly, wire::CODEC_FP32);
+  EXPECT_NE(refusal(round, make_task(1, generator_only)).find("does not match"), std::string::npos);
+
+  auto no_model = make_task(1, manifest);
+  no_model.set_model_follows(false);
+  EXPECT_NE(refusal(round, no_model).find("does not send the model"), std::string::npos);
+}
+
+TEST_F(LocalRoundTest, AnInterruptedRoundHasNoDelta) {
+  LocalRound round(options_, data_);
+  const auto manifest =
+      round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+  const TaskPlan plan = round.plan_task(make_task(1, manifest, {{"local_steps", "10"}}));
+  receive_global(round, plan.scope, 0.0f);
+  int asked = 0;
+  TrainHooks hooks;
+  hooks.interrupted = [&] { return ++asked > 2; };
+  const RoundReport report = round.train(plan, hooks);
+  EXPECT_FALSE(report.completed);
+  EXPECT_FALSE(report.diverged);
+  EXPECT_EQ(report.steps, 2);
+  EXPECT_THROW(round.delta_views(), ClientError);
+}
+
+TEST_F(LocalRoundTest, ArchitectureMustFitTheData) {
+  options_.model.architecture = "dcgan";
+  try {
+    LocalRound round(options_, data_);
+    FAIL() << "expected a ClientError";
+  } catch (const ClientError& error) {
+    EXPECT_NE(std::string(error.what()).find("dcgan architecture trains on 28x28 grayscale"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST_F(LocalRoundTest, RefusesAStateFileOfAnotherModel) {
+  {
+    LocalRound round(options_, data_);
+    save_local_state(round.model(), round.state_path());
+  }
+  // Three columns make an mlp with data_dim 3: the saved 2-D model does not fit it.
+  LoadedData wide = data_;
+  wide.rows = torch::cat({data_.rows, data_.rows.narrow(1, 0, 1)}, 1);
+  try {
+    LocalRound round(options_, wide);
+    FAIL() << "expected a ClientError";
+  } catch (const ClientError& error) {
+    EXPECT_NE(std::string(error.what()).find("does not fit this site's model"), std::string::npos)
+        << error.what();
+  }
+  std::ofstream(options_.state.dir / "local_state_mlp.pt") << "not a pickle";
+  EXPECT_THROW(LocalRound(options_, data_), ClientError);
+}
+
+}  // namespace
+}  // namespace fedgan::client
