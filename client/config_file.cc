@@ -89,6 +89,8 @@ void for_each_field(Options& o, Visitor&& visit) {
         "Largest encoded model a task may send, in bytes");
   visit("state", "dir", o.state.dir,
         "Directory of the local state kept between rounds and restarts");
+  visit("state", "keep_deltas", o.state.keep_deltas,
+        "Also keep every uploaded delta as dir/delta_round_NNNNNN.pt");
   visit("log", "progress", o.log.progress,
         "Progress bar while training: auto (on a terminal), always or never");
 }

@@ -408,6 +408,9 @@ FederatedClient::Next FederatedClient::upload(
     console_.print("{}; not uploaded: {}", summary, error.what());
     return Next::kContinue;
   }
+  if (options_.state.keep_deltas) {
+    round_.save_delta(options_.state.dir / fmt::format("delta_round_{:06d}.pt", round));
+  }
   std::optional<wire::Status> status;
   try {
     connection->send(upload->header(plan, report, round_.num_samples()));

@@ -292,4 +292,14 @@ std::vector<protocol::ConstTensorView> LocalRound::delta_views() const {
   return views;
 }
 
+void LocalRound::save_delta(const std::filesystem::path& path) const {
+  check(delta_ready_, "no completed round: there is no delta to save");
+  std::vector<gan::NamedTensor> named;
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    named.push_back({specs_[i].name(), delta_[i].view(std::vector<int64_t>(
+                                           specs_[i].shape().begin(), specs_[i].shape().end()))});
+  }
+  save_named_tensors(named, path);
+}
+
 }  // namespace fedgan::client

@@ -99,6 +99,8 @@ class LocalRound {
 
   /// The delta of the last completed train(), in manifest order, as TensorStreamWriter takes it.
   std::vector<protocol::ConstTensorView> delta_views() const;
+  /// Writes the delta of the completed round to `path` (a state dict; see save_named_tensors).
+  void save_delta(const std::filesystem::path& path) const;
 
   /// Manifest of this site's federated tensors under `scope` and `codec`: what a task's model
   /// must match.

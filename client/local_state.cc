@@ -89,13 +89,13 @@ std::vector<char> read_bounded(const fs::path& path) {
 
 }  // namespace
 
-void save_local_state(const gan::GanModel& model, const fs::path& path) {
+void save_named_tensors(const std::vector<gan::NamedTensor>& tensors, const fs::path& path) {
   c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& entry : gan::full_state(model)) {
+  for (const auto& entry : tensors) {
     at::Tensor cpu = entry.tensor.detach().to(at::kCPU).contiguous().clone();
     if (cpu.is_floating_point() && cpu.numel() > 0) {
       check(torch::isfinite(cpu).all().item<bool>(),
-            "local state not saved: tensor '{}' holds a NaN or infinite value", entry.name);
+            "{} not saved: tensor '{}' holds a NaN or infinite value", path.string(), entry.name);
     }
     dict.insert(entry.name, cpu);
   }
@@ -114,6 +114,10 @@ void save_local_state(const gan::GanModel& model, const fs::path& path) {
   }
   // The rename is durable only once the directory entry is on disk.
   fsync_directory(directory);
+}
+
+void save_local_state(const gan::GanModel& model, const fs::path& path) {
+  save_named_tensors(gan::full_state(model), path);
 }
 
 bool load_local_state(const gan::GanModel& model, const fs::path& path) {

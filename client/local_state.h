@@ -1,8 +1,10 @@
 #pragma once
 
+#include "gan/federated_state.h"
 #include "gan/models/gan_model.h"
 
 #include <filesystem>
+#include <vector>
 
 namespace fedgan::client {
 
@@ -17,6 +19,11 @@ namespace fedgan::client {
 /// missing directories. Refuses (ClientError, nothing written) a model holding a NaN or infinite
 /// value: such a state could not be loaded again. Throws ClientError on I/O failure.
 void save_local_state(const gan::GanModel& model, const std::filesystem::path& path);
+
+/// Writes `tensors` as a state dict to `path` the same way (atomically, refusing non-finite
+/// values). save_local_state is this over gan::full_state; kept deltas use it directly.
+void save_named_tensors(const std::vector<gan::NamedTensor>& tensors,
+                        const std::filesystem::path& path);
 
 /// Loads the state at `path` into `model` in place when the file exists; returns whether it did.
 /// Throws ClientError naming the file when it cannot be read, is not a state dict, or does not

@@ -121,6 +121,9 @@ struct StateOptions {
   /// Directory of the local state: the site's whole model after each round (with federate =
   /// "generator", its private discriminator). Created when missing.
   std::filesystem::path dir = "client-state";
+  /// Also keep every delta this site uploads, as `dir/delta_round_NNNNNN.pt` (a state dict of
+  /// the federated tensors, readable with torch.load): for audits of what left the site.
+  bool keep_deltas = false;
 };
 
 /// [log]: what the client prints.
