@@ -531,8 +531,13 @@ void Coordinator::Impl::commit_round() {
   commit.checkpoint_path = checkpoint.path.string();
   commit.checkpoint_sha256 = checkpoint.sha256_hex;
   store_.commit_round(round.attempt.round_id, commit);
-  fmt::print("round {} committed: {} updates, aggregate norm {:.6g}, {:.1f} s, checkpoint {}\n",
-             round.attempt.round, round.fedavg.num_updates(), aggregate_norm, seconds,
+  std::string losses;
+  for (const auto& [key, sum] : round.loss_sums) {
+    losses += fmt::format(", {} {:.4f}", key == "generator_loss" ? "G loss" : "D loss",
+                          sum / static_cast<double>(round.loss_counts[key]));
+  }
+  fmt::print("round {} committed: {} updates{}, aggregate norm {:.6g}, {:.1f} s, checkpoint {}\n",
+             round.attempt.round, round.fedavg.num_updates(), losses, aggregate_norm, seconds,
              checkpoint.path.string());
   std::fflush(stdout);
   last_checkpoint_ = checkpoint.path;
@@ -550,6 +555,8 @@ void Coordinator::Impl::commit_round() {
     const auto figures =
         evaluator_.evaluate(model_.model(), grid, static_cast<uint64_t>(committed));
     store_.record_evaluation(round_id, figures, grid.string());
+    fmt::print("round {} evaluation: {}; samples {}\n", committed, describe(figures), grid.string());
+    std::fflush(stdout);
   }
   if (committed >= options_.rounds.max_rounds) {
     store_.finish_run(options_.storage.run_id, storage::unix_seconds_now());

@@ -30,6 +30,7 @@ fail() {
 tls() { echo --tls.ca_file "$work/pki/ca.pem" --tls.certificate_file "$work/pki/$1.pem" \
   --tls.private_key_file "$work/pki/$1.key"; }
 
+: >"$work/coordinator.log"
 # shellcheck disable=SC2046
 "$coordinator_bin" serve $(tls coordinator) --server.port 0 --rounds.min_clients 3 \
   --rounds.max_rounds 2 --rounds.deadline_seconds 120 --model.architecture mlp \
@@ -40,7 +41,7 @@ pids+=($!)
 coordinator_pid=$!
 port=""
 for _ in $(seq 1 200); do
-  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$work/coordinator.log")
+  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$work/coordinator.log" || true)
   [[ -n "$port" ]] && break
   kill -0 "$coordinator_pid" 2>/dev/null || fail "the coordinator exited before listening"
   sleep 0.1
