@@ -35,22 +35,9 @@ std::chrono::milliseconds millis(double seconds) {
 }
 
 protocol::ConnectionOptions connection_options(const ConnectOptions& c) {
-  protocol::ConnectionOptions options;
-  options.handshake_timeout = millis(c.handshake_timeout_seconds);
-  options.idle_timeout = millis(c.idle_timeout_seconds);
-  options.frame_timeout = millis(c.frame_timeout_seconds);
-  options.heartbeat_interval = millis(c.heartbeat_interval_seconds);
-  return options;
-}
-
-protocol::TlsOptions tls_options(const TlsOptions& t) {
-  protocol::TlsOptions options;
-  options.ca_file = t.ca_file;
-  options.certificate_file = t.certificate_file;
-  options.private_key_file = t.private_key_file;
-  options.crl_file = t.crl_file;
-  options.allow_tls12 = t.allow_tls12;
-  return options;
+  return protocol::connection_options_from_seconds(c.handshake_timeout_seconds,
+                                                   c.idle_timeout_seconds, c.frame_timeout_seconds,
+                                                   c.heartbeat_interval_seconds);
 }
 
 bool run_finished(const TransportError& error) {
@@ -64,7 +51,7 @@ FederatedClient::FederatedClient(const ClientOptions& options, LocalRound& round
     : options_(options),
       round_(round),
       console_(console),
-      tls_(protocol::TlsContext::client(tls_options(options.tls))),
+      tls_(protocol::TlsContext::client(options.tls)),
       connection_options_(connection_options(options.coordinator)),
       backoff_(millis(options.coordinator.reconnect_initial_seconds),
                millis(options.coordinator.reconnect_max_seconds), 0.5, std::random_device{}()),

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "protocol/tls_context.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -37,19 +39,10 @@ struct ConnectOptions {
   int64_t max_connect_failures = 0;
 };
 
-/// [tls]: this site's credentials and the federation CA. The three files are required.
-struct TlsOptions {
-  /// PEM certificate(s) of the federation CA: the coordinator's certificate must chain to it.
-  std::filesystem::path ca_file;
-  /// PEM certificate of this site (fedgan-certs client); its CN is the site's identity.
-  std::filesystem::path certificate_file;
-  /// PEM private key of certificate_file.
-  std::filesystem::path private_key_file;
-  /// Optional PEM revocation list of the CA; empty = none.
-  std::filesystem::path crl_file;
-  /// Accept TLS 1.2 as well as 1.3.
-  bool allow_tls12 = false;
-};
+/// [tls]: this site's credentials and the federation CA (the transport's own options: CA,
+/// certificate (its CN is the site's identity), key, optional CRL, allow_tls12). The three files
+/// are required.
+using TlsOptions = protocol::TlsOptions;
 
 /// [data]: the site's training data. One source, chosen by `format`.
 struct DataOptions {

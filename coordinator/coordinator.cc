@@ -46,12 +46,9 @@ std::chrono::milliseconds millis(double seconds) {
 }
 
 protocol::ConnectionOptions connection_options(const ServerOptions& server) {
-  protocol::ConnectionOptions options;
-  options.handshake_timeout = millis(server.handshake_timeout_seconds);
-  options.idle_timeout = millis(server.idle_timeout_seconds);
-  options.frame_timeout = millis(server.frame_timeout_seconds);
-  options.heartbeat_interval = millis(server.heartbeat_interval_seconds);
-  return options;
+  return protocol::connection_options_from_seconds(
+      server.handshake_timeout_seconds, server.idle_timeout_seconds, server.frame_timeout_seconds,
+      server.heartbeat_interval_seconds);
 }
 
 // "STATUS_NON_FINITE" -> "NON_FINITE", as rejections are stored.
@@ -555,7 +552,8 @@ void Coordinator::Impl::commit_round() {
     const auto figures =
         evaluator_.evaluate(model_.model(), grid, static_cast<uint64_t>(committed));
     store_.record_evaluation(round_id, figures, grid.string());
-    fmt::print("round {} evaluation: {}; samples {}\n", committed, describe(figures), grid.string());
+    fmt::print("round {} evaluation: {}; samples {}\n", committed, describe(figures),
+               grid.string());
     std::fflush(stdout);
   }
   if (committed >= options_.rounds.max_rounds) {

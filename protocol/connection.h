@@ -36,6 +36,11 @@ struct ConnectionOptions {
   size_t max_queued_bytes = size_t{64} << 20;
 };
 
+/// ConnectionOptions from durations in seconds, as configuration files give them; the other limits
+/// keep their defaults. A duration beyond 10^9 seconds is clamped so it cannot overflow.
+ConnectionOptions connection_options_from_seconds(double handshake, double idle, double frame,
+                                                  double heartbeat);
+
 /// Byte and frame counters of one connection (heartbeats included).
 struct ConnectionStats {
   uint64_t bytes_sent = 0;

@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace fedgan::protocol {
 
 namespace asio = boost::asio;
@@ -528,6 +530,27 @@ std::optional<TransportError> TlsConnection::error() const {
 ConnectionStats TlsConnection::stats() const {
   std::lock_guard lock(shared_mutex_);
   return stats_;
+}
+
+// --- options ----------------------------------------------------------------------------------
+
+namespace {
+
+std::chrono::milliseconds milliseconds_of(double seconds) {
+  const double ms = std::min(seconds * 1000.0, 1e12);
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
+}
+
+}  // namespace
+
+ConnectionOptions connection_options_from_seconds(double handshake, double idle, double frame,
+                                                  double heartbeat) {
+  ConnectionOptions options;
+  options.handshake_timeout = milliseconds_of(handshake);
+  options.idle_timeout = milliseconds_of(idle);
+  options.frame_timeout = milliseconds_of(frame);
+  options.heartbeat_interval = milliseconds_of(heartbeat);
+  return options;
 }
 
 // --- client side ------------------------------------------------------------------------------
