@@ -6,17 +6,17 @@
 # database, checkpoints and sample grids are, and three sqlite3 queries to try. Every process it
 # starts is stopped on exit or Ctrl-C.
 #
-# Environment: FEDGAN_BUILD_DIR (default build), FEDGAN_DEMO_ROUNDS (default 8),
-# FEDGAN_DEMO_LOCAL_STEPS (default 40), FEDGAN_DEMO_EVAL_EVERY (default 2).
+# Environment: FEDGAN_BUILD_DIR (default build), FEDGAN_DEMO_ROUNDS (default 18),
+# FEDGAN_DEMO_LOCAL_STEPS (default 40), FEDGAN_DEMO_EVAL_EVERY (default 3).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/build.sh
 
 build="${FEDGAN_BUILD_DIR:-build}"
-rounds="${FEDGAN_DEMO_ROUNDS:-8}"
+rounds="${FEDGAN_DEMO_ROUNDS:-18}"
 local_steps="${FEDGAN_DEMO_LOCAL_STEPS:-40}"
-eval_every="${FEDGAN_DEMO_EVAL_EVERY:-2}"
+eval_every="${FEDGAN_DEMO_EVAL_EVERY:-3}"
 sites=4
 example=examples/fashion-mnist-noniid
 out="$PWD/out/demo"
