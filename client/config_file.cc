@@ -78,6 +78,8 @@ void for_each_field(Options& o, Visitor&& visit) {
   visit("training", "device", tr.device, "auto, cpu, cuda or cuda:N");
   visit("training", "threads", tr.threads, "LibTorch intra-op threads (0 = LibTorch's default)");
   visit("training", "seed", tr.seed, "Seed of the private weights, batch order and latents");
+  visit("training", "optimizer_state", tr.optimizer_state,
+        "keep (Adam moments carry over between rounds) or reset (fresh every round)");
   auto& l = o.limits;
   visit("limits", "max_local_steps", l.max_local_steps, "Most local steps a task may ask for");
   visit("limits", "max_batch_size", l.max_batch_size, "Largest batch size a task may ask for");

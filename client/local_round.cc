@@ -13,6 +13,8 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <tuple>
 #include <utility>
 
 namespace fedgan::client {
@@ -230,7 +232,7 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
   }
   gan::TrainerOptions trainer_options = plan.trainer;
   trainer_options.seed = options_.training.seed + plan.round;
-  gan::LocalTrainer trainer(model_, trainer_options, device_);
+  gan::LocalTrainer& trainer = trainer_for(trainer_options);
 
   RoundReport report;
   const auto start = std::chrono::steady_clock::now();
@@ -255,6 +257,7 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
     report.samples_per_second = static_cast<double>(report.steps) * trainer_options.n_critic *
                                 trainer_options.batch_size / std::max(report.train_seconds, 1e-9);
   }
+  const auto steps_done = std::chrono::steady_clock::now();
   if (!report.diverged) {
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < federated.size(); ++i) {
@@ -273,12 +276,31 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
     return report;
   }
   save_local_state(model_, state_path_);
+  report.save_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - steps_done).count();
   report.completed = report.steps == plan.local_steps;
   delta_ready_ = report.completed;
   return report;
 }
 
+gan::LocalTrainer& LocalRound::trainer_for(const gan::TrainerOptions& options) {
+  const auto settings = [](const gan::TrainerOptions& o) {
+    return std::tie(o.batch_size, o.accumulation_steps, o.n_critic, o.loss, o.gp_weight,
+                    o.generator_lr, o.discriminator_lr, o.beta1, o.beta2, o.grad_clip_norm,
+                    o.augment, o.augment_options.flip, o.augment_options.translation);
+  };
+  const bool reusable = trainer_ && options_.training.optimizer_state == "keep" &&
+                        settings(trainer_->options()) == settings(options);
+  if (reusable) {
+    trainer_->reseed(options.seed);
+  } else {
+    trainer_ = std::make_unique<gan::LocalTrainer>(model_, options, device_);
+  }
+  return *trainer_;
+}
+
 void LocalRound::restore_last_good() {
+  trainer_.reset();  // its moments come from the diverged steps
   if (load_local_state(model_, state_path_)) return;
   // No saved state yet: back to this site's initial weights.
   const gan::GanModel fresh = gan::make_model(spec_, options_.training.seed);

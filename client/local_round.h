@@ -45,6 +45,10 @@ struct RoundReport {
   double train_seconds = 0;
   /// Real samples consumed by the discriminator per second (steps * n_critic * batch_size / s).
   double samples_per_second = 0;
+  /// After the steps: computing the delta, checking it and saving the local state.
+  double save_seconds = 0;
+  /// Receiving and checking the task's model (set by the caller that downloads it).
+  double download_seconds = 0;
 };
 
 /// How the caller follows and interrupts training. Both may be empty.
@@ -65,9 +69,12 @@ struct TrainHooks {
 /// model to the state directory (local_state.h), so the tensors that never travel survive a
 /// restart. A new object built on the same state directory starts from the saved model.
 ///
-/// Optimizer state: each round trains with fresh Adam optimizers. The moments of the previous
-/// round belong to weights the aggregation has since replaced, and resetting them keeps every
-/// round a function of the global model, the data and the seed alone (nothing to persist).
+/// Optimizer state (training.optimizer_state): with "keep" the Adam moments carry over from
+/// round to round while the task's optimizer settings stay the same, as in centralized training;
+/// fresh moments would make every round start with Adam's sign-like first steps of size lr on
+/// every weight, which costs federated GANs much of their quality (docs/benchmarks.md). They
+/// live in memory only: a restarted client, a diverged round or changed settings start afresh.
+/// With "reset" every round is a function of the global model, the data and the seed alone.
 ///
 /// Not thread-safe: one thread plans, trains and reads the buffers.
 class LocalRound {
@@ -117,6 +124,7 @@ class LocalRound {
  private:
   void prepare_buffers(gan::FederationScope scope);
   void restore_last_good();
+  gan::LocalTrainer& trainer_for(const gan::TrainerOptions& options);
 
   ClientOptions options_;
   gan::ModelSpec spec_;
@@ -126,6 +134,8 @@ class LocalRound {
   std::unique_ptr<gan::BatchSource> batches_;
   std::filesystem::path state_path_;
   bool state_loaded_ = false;
+  // The trainer of the previous round, kept for its optimizer state (see the class comment).
+  std::unique_ptr<gan::LocalTrainer> trainer_;
 
   // Buffers of the federated tensors of `scope_`, built by prepare_buffers().
   bool prepared_ = false;

@@ -116,6 +116,7 @@ void validate(const ClientOptions& options) {
   check_at_least(options.training.threads, 0, "training.threads");
   check(!options.training.device.empty(),
         "training.device is empty: use auto, cpu, cuda or cuda:N");
+  check_one_of(options.training.optimizer_state, "training.optimizer_state", {"keep", "reset"});
   validate_limits(options.limits);
   check_named(options.state.dir, "state.dir", "name the directory of the local state");
   check_one_of(options.log.progress, "log.progress", {"auto", "always", "never"});

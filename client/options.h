@@ -95,6 +95,10 @@ struct TrainingOptions {
   /// Seed of this site's initial private weights, batch order and latents (round r draws its
   /// latents from seed + r).
   uint64_t seed = 1;
+  /// "keep": the Adam moments carry over from one round to the next (in memory; a restarted
+  /// client starts with fresh ones). "reset": every round starts with fresh optimizers, so a
+  /// round is a function of the global model, the data and the seed alone.
+  std::string optimizer_state = "keep";
 };
 
 /// [limits]: the most a task may ask of this site. A task beyond any of them is refused (logged,

@@ -75,6 +75,11 @@ LocalTrainer::LocalTrainer(GanModel model, const TrainerOptions& options,
   discriminator_opt_ = make_adam(*model_.discriminator, options_.discriminator_lr, options_);
 }
 
+void LocalTrainer::reseed(uint64_t seed) {
+  options_.seed = seed;
+  gen_ = at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
 torch::Tensor LocalTrainer::draw_latent(int64_t count) {
   return torch::randn({count, model_.generator->latent_dim()}, gen_, torch::kFloat32).to(device_);
 }

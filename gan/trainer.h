@@ -58,6 +58,10 @@ class LocalTrainer {
 
   StepStats step(BatchSource& data);
 
+  /// Restarts the random draws (latents, augmentation, penalty interpolation) from `seed`,
+  /// keeping the optimizers' state: a federated site calls it at the start of each round.
+  void reseed(uint64_t seed);
+
   /// `count` generator samples from latents drawn with `seed`, in eval mode (BatchNorm running
   /// statistics), without gradients, returned on the CPU. Restores training mode afterwards.
   torch::Tensor generate(int64_t count, uint64_t seed, int64_t chunk = 1000);

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 
 namespace fedgan::client {
@@ -215,6 +216,59 @@ TEST_F(LocalRoundTest, RefusesAModelThatIsNotItsOwn) {
   auto no_model = make_task(1, manifest);
   no_model.set_model_follows(false);
   EXPECT_NE(refusal(round, no_model).find("does not send the model"), std::string::npos);
+}
+
+// Two rounds on three identical sites that receive the same global models: the first round is
+// the same everywhere; in the second the sites that kept their Adam moments agree with each other
+// and differ from the site that started with fresh optimizers.
+TEST_F(LocalRoundTest, OptimizerStateCarriesOverToTheNextRoundUnlessReset) {
+  const auto site = [&](const std::string& name, const std::string& optimizer_state) {
+    ClientOptions options = options_;
+    options.state.dir = dir_ / name;
+    options.training.optimizer_state = optimizer_state;
+    return std::make_unique<LocalRound>(options, data_);
+  };
+  std::vector<std::unique_ptr<LocalRound>> sites;
+  sites.push_back(site("keep-a", "keep"));
+  sites.push_back(site("keep-b", "keep"));
+  sites.push_back(site("reset", "reset"));
+  const auto scope = FederationScope::kGeneratorAndDiscriminator;
+  const auto manifest = sites[0]->manifest(scope, wire::CODEC_FP32);
+
+  std::vector<std::vector<std::vector<torch::Tensor>>> deltas(sites.size());
+  std::vector<torch::Tensor> global;
+  for (const auto& entry : gan::federated_tensors(sites[0]->model(), scope)) {
+    global.push_back(entry.tensor.detach().to(torch::kCPU).clone());
+  }
+  for (uint64_t round = 1; round <= 2; ++round) {
+    for (size_t s = 0; s < sites.size(); ++s) {
+      const TaskPlan plan = sites[s]->plan_task(make_task(round, manifest));
+      const auto destinations = sites[s]->global_destinations();
+      for (size_t i = 0; i < global.size(); ++i) {
+        std::memcpy(destinations[i].data, global[i].data_ptr(), global[i].nbytes());
+      }
+      ASSERT_TRUE(sites[s]->train(plan).completed);
+      std::vector<torch::Tensor> delta;
+      for (const auto& view : sites[s]->delta_views()) {
+        std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
+        delta.push_back(
+            torch::from_blob(const_cast<void*>(view.data), shape, torch::kFloat32).clone());
+      }
+      deltas[s].push_back(std::move(delta));
+    }
+    for (size_t i = 0; i < global.size(); ++i) global[i] += deltas[0].back()[i];
+  }
+  const auto all_equal = [](const std::vector<torch::Tensor>& a,
+                            const std::vector<torch::Tensor>& b) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!torch::equal(a[i], b[i])) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(all_equal(deltas[0][0], deltas[1][0]));
+  EXPECT_TRUE(all_equal(deltas[0][0], deltas[2][0]));
+  EXPECT_TRUE(all_equal(deltas[0][1], deltas[1][1]));
+  EXPECT_FALSE(all_equal(deltas[0][1], deltas[2][1]));
 }
 
 TEST_F(LocalRoundTest, AnInterruptedRoundHasNoDelta) {
