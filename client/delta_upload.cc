@@ -46,6 +46,8 @@ wire::Envelope DeltaUpload::header(const TaskPlan& plan, const RoundReport& repo
   metrics["discriminator_loss"] = report.discriminator_loss;
   metrics["train_seconds"] = report.train_seconds;
   metrics["samples_per_second"] = report.samples_per_second;
+  metrics["download_seconds"] = report.download_seconds;
+  metrics["save_seconds"] = report.save_seconds;
   *update->mutable_delta() = writer_->manifest();
   return envelope;
 }

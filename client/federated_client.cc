@@ -5,6 +5,7 @@
 #include "protocol/frame.h"
 #include "protocol/tensor_stream.h"
 
+#include <chrono>
 #include <csignal>
 #include <random>
 
@@ -294,7 +295,10 @@ FederatedClient::Next FederatedClient::handle_task(
   } catch (const std::exception& error) {
     refusal = error.what();
   }
+  const auto download_started = std::chrono::steady_clock::now();
   if (download(task, std::move(reader), refusal) == Next::kEnd) return Next::kEnd;
+  const double download_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - download_started).count();
   if (!refusal.empty()) {
     count([](ClientStats& s) { ++s.tasks_refused; });
     console_.print("round {}: task refused: {}", round, refusal);
@@ -310,6 +314,7 @@ FederatedClient::Next FederatedClient::handle_task(
                         stats.samples_per_second);
     };
     report = round_.train(*plan, hooks);
+    report.download_seconds = download_seconds;
   } catch (const std::exception& error) {
     console_.print("round {}: local training failed: {}", round, error.what());
     return Next::kContinue;

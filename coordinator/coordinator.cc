@@ -7,6 +7,7 @@
 #include "coordinator/error.h"
 #include "coordinator/evaluator.h"
 #include "coordinator/global_model.h"
+#include "coordinator/round_phases.h"
 #include "coordinator/round_plan.h"
 #include "coordinator/update_validator.h"
 #include "protocol/server.h"
@@ -20,9 +21,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 
 namespace fedgan::coordinator {
 
@@ -33,6 +36,17 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kNonceBytes = 16;
+
+// The server owns its database: a missing directory is created, as for checkpoints.
+storage::Database open_run_database(const std::filesystem::path& path) {
+  const auto directory = std::filesystem::absolute(path).parent_path();
+  std::error_code error;
+  std::filesystem::create_directories(directory, error);
+  check(!error && std::filesystem::is_directory(directory),
+        "cannot create the directory {} of storage.database: {}", directory.string(),
+        error.message());
+  return storage::open_database(path.string());
+}
 
 std::string random_nonce() {
   std::string nonce(kNonceBytes, '\0');
@@ -100,6 +114,10 @@ struct RunningRound {
   Clock::time_point started;
   std::map<std::string, double> loss_sums;  // of accepted updates' reported losses
   std::map<std::string, size_t> loss_counts;
+  RoundPhases phases;
+  double slowest_training = 0;  // the longest train_seconds an accepted update reported
+  uint64_t bytes_received = 0;  // encoded deltas of the accepted updates
+  uint64_t bytes_sent = 0;      // encoded models queued to the selected clients
 };
 
 class Coordinator::Impl : public Federation, public std::enable_shared_from_this<Impl> {
@@ -158,7 +176,7 @@ class Coordinator::Impl : public Federation, public std::enable_shared_from_this
 Coordinator::Impl::Impl(const CoordinatorOptions& options, asio::io_context& io)
     : options_(options),
       io_(io),
-      db_(storage::open_database(options.storage.database.string())),
+      db_(open_run_database(options.storage.database)),
       store_(db_),
       checkpoints_(options.storage.checkpoint_dir),
       model_(options.model),
@@ -309,6 +327,7 @@ std::unique_ptr<DeltaBuffer> Coordinator::Impl::on_update_header(ClientSession& 
   std::lock_guard lock(mutex_);
   protocol::check(round_.has_value(), wire::STATUS_WRONG_ROUND,
                   "update for round {} refused: no round is running", header.round());
+  PhaseTimer timer(round_->phases.validation);
   protocol::check(header.metrics_size() <= 32, wire::STATUS_MALFORMED,
                   "an update reports at most 32 metrics, this one {}", header.metrics_size());
   for (const auto& [key, value] : header.metrics()) {
@@ -339,7 +358,10 @@ void Coordinator::Impl::record_refusal(const std::string& identity,
   update.reject_message = error.what();
   update.bytes_received = static_cast<int64_t>(bytes);
   if (header) update.num_samples = static_cast<int64_t>(header->num_samples());
-  store_.record_update(update);
+  {
+    PhaseTimer timer(round_->phases.database);
+    store_.record_update(update);
+  }
   fmt::print("round {}: update of {} rejected: {} ({})\n", round_->attempt.round, identity,
              update.reject_reason, error.what());
   std::fflush(stdout);
@@ -375,18 +397,28 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, Recei
         fmt::format("round {} ended while the update was being uploaded", update.header.round())));
   }
   const auto& layout = model_.layout();
+  auto& phases = round_->phases;
+  std::optional<PhaseTimer> validation(phases.validation);
   const double norm = aggregation::l2_norm(layout, update.delta->views());
   NormVerdict verdict;
   try {
     verdict = check_delta_norm(norm, options_.aggregation);
   } catch (const ProtocolError& error) {
+    validation.reset();
     return refuse(error);
   }
   if (verdict.scale != 1.0) {
     aggregation::clip_to_norm(layout, update.delta->mutable_views(),
                               options_.aggregation.max_delta_norm);
   }
-  round_->fedavg.add(update.delta->views(), update.header.num_samples());
+  validation.reset();
+  {
+    PhaseTimer timer(phases.aggregation);
+    round_->fedavg.add(update.delta->views(), update.header.num_samples());
+  }
+  round_->slowest_training =
+      std::max(round_->slowest_training, metric(update.header, "train_seconds").value_or(0.0));
+  round_->bytes_received += update.bytes;
   round_->roster.finish(identity, true);
   for (const char* key : {"generator_loss", "discriminator_loss"}) {
     if (const auto value = metric(update.header, key)) {
@@ -406,7 +438,10 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, Recei
   record.train_seconds = metric(update.header, "train_seconds");
   record.samples_per_second = metric(update.header, "samples_per_second");
   record.local_metrics_json = metrics_json(update.header.metrics());
-  store_.record_update(record);
+  {
+    PhaseTimer timer(phases.database);
+    store_.record_update(record);
+  }
   const std::string message = verdict.scale != 1.0
                                   ? fmt::format("accepted, clipped from norm {:.6g} to {:.6g}",
                                                 norm, options_.aggregation.max_delta_norm)
@@ -424,14 +459,19 @@ void Coordinator::Impl::maybe_start_round() {
 }
 
 void Coordinator::Impl::start_round() {
+  const auto started = Clock::now();
   std::vector<std::string> connected;
   for (const auto& entry : sessions_) connected.push_back(entry.first);
   const int64_t round = next_round_;
   const int64_t attempt_number = failed_attempts_ + 1;
   const auto selected = select_clients(connected, options_.rounds, round, attempt_number);
   const double now = storage::unix_seconds_now();
-  auto attempt = store_.begin_round(options_.storage.run_id, round, now,
-                                    static_cast<int64_t>(selected.size()));
+  RoundPhases phases;
+  auto attempt = [&] {
+    PhaseTimer timer(phases.database);
+    return store_.begin_round(options_.storage.run_id, round, now,
+                              static_cast<int64_t>(selected.size()));
+  }();
   std::map<std::string, std::string> nonces;
   for (const auto& identity : selected) nonces[identity] = random_nonce();
   const wire::Codec codec = parse_wire_codec(options_.model.codec);
@@ -445,14 +485,17 @@ void Coordinator::Impl::start_round() {
                               RoundRoster(round, nonces, model_.manifest(), options_.aggregation),
                               aggregation::StreamingFedAvg(model_.layout(), fedavg_options),
                               required_quorum(options_.rounds, selected.size()),
-                              Clock::now(),
+                              started,
                               {},
-                              {}});
+                              {},
+                              phases});
   fmt::print("round {} attempt {}: {} of {} connected clients selected, quorum {}\n", round,
              attempt.attempt, selected.size(), connected.size(), round_->quorum);
   std::fflush(stdout);
 
+  std::optional<PhaseTimer> dispatch(round_->phases.dispatch);
   const auto snapshot = std::make_shared<const ModelSnapshot>(model_);
+  const uint64_t model_bytes = protocol::make_manifest(snapshot->views, codec).total_bytes();
   const int64_t deadline_ms =
       static_cast<int64_t>(std::llround(now * 1000.0)) +
       static_cast<int64_t>(std::llround(options_.rounds.deadline_seconds * 1000.0));
@@ -467,10 +510,12 @@ void Coordinator::Impl::start_round() {
     }
     try {
       sessions_.at(identity)->send_task(task, snapshot, codec);
+      round_->bytes_sent += model_bytes;
     } catch (const protocol::TransportError& gone) {
       round_->roster.drop(identity);
     }
   }
+  dispatch.reset();
   deadline_timer_.expires_after(millis(options_.rounds.deadline_seconds));
   deadline_timer_.async_wait([weak = std::weak_ptr<Impl>(shared_from_this()),
                               round_id = attempt.round_id](const boost::system::error_code& ec) {
@@ -505,13 +550,18 @@ void Coordinator::Impl::commit_round() {
   deadline_timer_.cancel();
   auto& round = *round_;
   const auto& layout = model_.layout();
+  auto& phases = round.phases;
+  std::optional<PhaseTimer> aggregation_timer(phases.aggregation);
   DeltaBuffer mean(model_);
   round.fedavg.aggregate_into(mean.mutable_views());
   const double aggregate_norm =
       options_.aggregation.server_lr * aggregation::l2_norm(layout, mean.views());
   round.fedavg.apply_to(model_.mutable_views());
+  aggregation_timer.reset();
 
+  std::optional<PhaseTimer> checkpoint_timer(phases.checkpoint);
   const auto checkpoint = checkpoints_.write(round.attempt.round, model_.state_dict());
+  checkpoint_timer.reset();
   const double seconds = std::chrono::duration<double>(Clock::now() - round.started).count();
   std::string metrics =
       fmt::format("{{\"updates\": {}, \"total_weight\": {:.9g}, \"seconds\": {:.6g}",
@@ -527,7 +577,10 @@ void Coordinator::Impl::commit_round() {
   commit.metrics_json = metrics;
   commit.checkpoint_path = checkpoint.path.string();
   commit.checkpoint_sha256 = checkpoint.sha256_hex;
-  store_.commit_round(round.attempt.round_id, commit);
+  {
+    PhaseTimer timer(phases.database);
+    store_.commit_round(round.attempt.round_id, commit);
+  }
   std::string losses;
   for (const auto& [key, sum] : round.loss_sums) {
     losses += fmt::format(", {} {:.4f}", key == "generator_loss" ? "G loss" : "D loss",
@@ -538,7 +591,21 @@ void Coordinator::Impl::commit_round() {
              checkpoint.path.string());
   std::fflush(stdout);
   last_checkpoint_ = checkpoint.path;
-  checkpoints_.prune({options_.storage.keep_last, options_.storage.keep_every}, {checkpoint.path});
+  {
+    PhaseTimer timer(phases.checkpoint);
+    checkpoints_.prune({options_.storage.keep_last, options_.storage.keep_every},
+                       {checkpoint.path});
+  }
+  // The round's cost beside training, for bench/overhead.sh and for anyone tuning a deployment.
+  const double wall = std::chrono::duration<double>(Clock::now() - round.started).count();
+  fmt::print(
+      "round {} timing: wall {:.4f} s, slowest training {:.4f} s, overhead {:.4f} s; dispatch "
+      "{:.4f}, validation {:.4f}, aggregation {:.4f}, checkpoint {:.4f}, database {:.4f} s; "
+      "bytes sent {}, received {}\n",
+      round.attempt.round, wall, round.slowest_training, wall - round.slowest_training,
+      phases.dispatch, phases.validation, phases.aggregation, phases.checkpoint, phases.database,
+      round.bytes_sent, round.bytes_received);
+  std::fflush(stdout);
 
   const int64_t committed = round.attempt.round;
   const int64_t round_id = round.attempt.round_id;

@@ -59,6 +59,8 @@ TEST(DeltaUpload, HeaderAnnouncesTheRoundTheMetricsAndTheManifest) {
   report.discriminator_loss = 1.5;
   report.train_seconds = 2.0;
   report.samples_per_second = 640;
+  report.download_seconds = 0.25;
+  report.save_seconds = 0.125;
   const auto envelope = upload.header(plan, report, 300);
   ASSERT_TRUE(envelope.has_update());
   const auto& header = envelope.update();
@@ -69,6 +71,8 @@ TEST(DeltaUpload, HeaderAnnouncesTheRoundTheMetricsAndTheManifest) {
   EXPECT_EQ(header.metrics().at("discriminator_loss"), 1.5);
   EXPECT_EQ(header.metrics().at("train_seconds"), 2.0);
   EXPECT_EQ(header.metrics().at("samples_per_second"), 640);
+  EXPECT_EQ(header.metrics().at("download_seconds"), 0.25);
+  EXPECT_EQ(header.metrics().at("save_seconds"), 0.125);
   EXPECT_EQ(header.delta().SerializeAsString(),
             protocol::make_manifest(delta.views(), wire::CODEC_FP16).SerializeAsString());
 }
