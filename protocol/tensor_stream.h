@@ -27,7 +27,7 @@ namespace fedgan::protocol {
 // them in the manifest so the receiver can still size every tensor before a chunk arrives.
 
 /// Chunk size the writer uses unless told otherwise.
-inline constexpr size_t kDefaultChunkBytes = size_t{4} << 20;
+inline constexpr size_t kDefaultChunkBytes = size_t{512} << 10;
 /// Largest chunk either side accepts. The receiver's frame limit (kDefaultMaxFrameBytes, 8 MiB,
 /// minus the envelope's few bytes) bounds chunks further: pick chunk_bytes below the peer's.
 inline constexpr size_t kMaxChunkBytes = size_t{16} << 20;

@@ -376,7 +376,7 @@ TEST(TensorStreamReader, DestinationsMustMatchTheManifest) {
             wire::STATUS_MALFORMED);
 }
 
-// A 64 MiB model in 4 MiB chunks: neither side ever holds more than one chunk (the writer fills
+// A 64 MiB model in default-sized chunks: neither side ever holds more than one chunk (the writer fills
 // the one chunk it is given, the reader keeps under 8 bytes of a split element between chunks).
 TEST(TensorStream, LargeModelStreamsWithOneChunkOfMemory) {
   constexpr size_t kInts = size_t{1} << 20;       // 8 MiB, starting at byte 12: chunk
