@@ -8,6 +8,7 @@
 # FEDGAN_SITES (default 4).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/coordinator_port.sh
 
 (($# >= 2)) || { echo "usage: $0 EXAMPLE OUT_DIR [coordinator flags] [-- client flags]" >&2; exit 2; }
 example="examples/$1"
@@ -47,14 +48,7 @@ tls() { echo --tls.ca_file "$out/pki/ca.pem" --tls.certificate_file "$out/pki/$1
   --server.port 0 --rounds.min_clients "$sites" --storage.database "$out/fedgan.db" \
   --storage.checkpoint_dir "$out/checkpoints" "${coordinator_flags[@]}" >"$out/coordinator.log" 2>&1 &
 pids+=($!)
-port=""
-for _ in $(seq 1 600); do
-  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$out/coordinator.log" || true)
-  [[ -n "$port" ]] && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$out/coordinator.log" >&2; exit 1; }
-  sleep 0.1
-done
-[[ -n "$port" ]] || { echo "the coordinator did not start" >&2; exit 1; }
+port=$(coordinator_port "$out/coordinator.log" "${pids[0]}")
 
 for i in $(seq 1 "$sites"); do
   # shellcheck disable=SC2046

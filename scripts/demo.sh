@@ -11,6 +11,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/coordinator_port.sh
 scripts/build.sh
 
 build="${FEDGAN_BUILD_DIR:-build}"
@@ -50,14 +51,7 @@ mkdir -p "$build/cache"
   --evaluation.cache_dir "$PWD/$build/cache" --storage.database "$out/fedgan.db" \
   --storage.checkpoint_dir "$out/checkpoints" >"$out/coordinator.log" 2>&1 &
 pids+=($!)
-port=""
-for _ in $(seq 1 300); do
-  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$out/coordinator.log" || true)
-  [[ -n "$port" ]] && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$out/coordinator.log" >&2; exit 1; }
-  sleep 0.1
-done
-[[ -n "$port" ]] || { echo "the coordinator did not start" >&2; exit 1; }
+port=$(coordinator_port "$out/coordinator.log" "${pids[0]}")
 echo "coordinator listening on 127.0.0.1:$port; starting $sites sites (Dirichlet(0.3) shares)"
 
 for i in $(seq 1 "$sites"); do

@@ -7,6 +7,7 @@
 # deltas the sites kept of what they uploaded.
 #   usage: federation_test.sh BUILD_DIR [PYTHON]
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/coordinator_port.sh"
 
 build="$1"
 python="${2:-/usr/bin/python3}"
@@ -39,14 +40,8 @@ tls() { echo --tls.ca_file "$work/pki/ca.pem" --tls.certificate_file "$work/pki/
   >"$work/coordinator.log" 2>&1 &
 pids+=($!)
 coordinator_pid=$!
-port=""
-for _ in $(seq 1 200); do
-  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$work/coordinator.log" || true)
-  [[ -n "$port" ]] && break
-  kill -0 "$coordinator_pid" 2>/dev/null || fail "the coordinator exited before listening"
-  sleep 0.1
-done
-[[ -n "$port" ]] || fail "the coordinator did not start listening"
+port=$(coordinator_port "$work/coordinator.log" "$coordinator_pid") ||
+  fail "the coordinator did not start listening"
 
 for i in 1 2 3; do
   # shellcheck disable=SC2046
