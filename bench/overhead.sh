@@ -41,7 +41,7 @@ for rnd, metrics, upload in db.execute(
         "select r.round, u.local_metrics, u.upload_seconds from updates u join rounds r "
         "using (round_id) where u.accepted and r.status = 'committed' order by u.received_at"):
     m = json.loads(metrics)
-    last[rnd] = (m["download_seconds"], m["save_seconds"], upload)  # the latest arrival wins
+    last[rnd] = (m["download_seconds"], m["delta_seconds"], upload)  # the latest arrival wins
 names = ["wall", "slowest training", "overhead", "dispatch", "validation", "aggregation",
          "checkpoint", "database"]
 med = lambda i: statistics.median(r[i] for r in rows.values())

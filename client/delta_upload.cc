@@ -47,7 +47,7 @@ wire::Envelope DeltaUpload::header(const TaskPlan& plan, const RoundReport& repo
   metrics["train_seconds"] = report.train_seconds;
   metrics["samples_per_second"] = report.samples_per_second;
   metrics["download_seconds"] = report.download_seconds;
-  metrics["save_seconds"] = report.save_seconds;
+  metrics["delta_seconds"] = report.delta_seconds;
   *update->mutable_delta() = writer_->manifest();
   return envelope;
 }

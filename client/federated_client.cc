@@ -321,6 +321,7 @@ FederatedClient::Next FederatedClient::handle_task(
   }
   console_.clear_progress();
   if (!report.completed) {
+    save_state(round);
     console_.print("round {}: stopped after {} of {} steps ({}); nothing uploaded", round,
                    report.steps, plan->local_steps,
                    report.diverged ? "training diverged; the local model was restored"
@@ -329,7 +330,18 @@ FederatedClient::Next FederatedClient::handle_task(
     return Next::kContinue;
   }
   count([](ClientStats& s) { ++s.rounds_trained; });
-  return upload(connection, *plan, report);
+  const Next next = upload(connection, *plan, report);
+  save_state(round);
+  return next;
+}
+
+// After the upload, so the coordinator aggregates while this site writes its state.
+void FederatedClient::save_state(uint64_t round) {
+  try {
+    round_.save_state();
+  } catch (const ClientError& error) {
+    console_.print("round {}: the local state could not be saved: {}", round, error.what());
+  }
 }
 
 // Receives the model that follows a task into the reader's destinations, or, for a refused task

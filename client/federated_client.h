@@ -86,6 +86,7 @@ class FederatedClient {
   Next handle_task(const std::shared_ptr<protocol::Connection>& connection, const wire::Task& task);
   Next download(const wire::Task& task, std::unique_ptr<protocol::TensorStreamReader> reader,
                 std::string& refusal);
+  void save_state(uint64_t round);
   Next upload(const std::shared_ptr<protocol::Connection>& connection, const TaskPlan& plan,
               const RoundReport& report);
   Next await_ack(uint64_t round, const char* what, std::optional<wire::Status>& status);

@@ -275,12 +275,18 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
     restore_last_good();
     return report;
   }
-  save_local_state(model_, state_path_);
-  report.save_seconds =
+  state_unsaved_ = report.steps > 0;
+  report.delta_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - steps_done).count();
   report.completed = report.steps == plan.local_steps;
   delta_ready_ = report.completed;
   return report;
+}
+
+void LocalRound::save_state() {
+  if (!state_unsaved_) return;
+  save_local_state(model_, state_path_);
+  state_unsaved_ = false;
 }
 
 gan::LocalTrainer& LocalRound::trainer_for(const gan::TrainerOptions& options) {
@@ -301,6 +307,7 @@ gan::LocalTrainer& LocalRound::trainer_for(const gan::TrainerOptions& options) {
 
 void LocalRound::restore_last_good() {
   trainer_.reset();  // its moments come from the diverged steps
+  state_unsaved_ = false;
   if (load_local_state(model_, state_path_)) return;
   // No saved state yet: back to this site's initial weights.
   const gan::GanModel fresh = gan::make_model(spec_, options_.training.seed);

@@ -45,8 +45,8 @@ struct RoundReport {
   double train_seconds = 0;
   /// Real samples consumed by the discriminator per second (steps * n_critic * batch_size / s).
   double samples_per_second = 0;
-  /// After the steps: computing the delta, checking it and saving the local state.
-  double save_seconds = 0;
+  /// After the steps: computing the delta and checking it and the weights for finiteness.
+  double delta_seconds = 0;
   /// Receiving and checking the task's model (set by the caller that downloads it).
   double download_seconds = 0;
 };
@@ -65,9 +65,12 @@ struct TrainHooks {
 /// manifest of its federated tensors under the task's codec); the download is decoded into
 /// global_destinations(), CPU float32 buffers that keep the global values; train() copies them
 /// into the model, runs `local_steps` steps of gan::LocalTrainer, computes delta = local - global
-/// (float32, element by element) into buffers that delta_views() exposes, and saves the whole
-/// model to the state directory (local_state.h), so the tensors that never travel survive a
-/// restart. A new object built on the same state directory starts from the saved model.
+/// (float32, element by element) into buffers that delta_views() exposes; save_state() then
+/// writes the whole model to the state directory (local_state.h), so the tensors that never
+/// travel survive a restart. The caller saves after uploading, which keeps the save (an fsync'd
+/// file the size of the model) off the round's critical path; a crash in between costs the
+/// private tensors one round. A new object built on the same state directory starts from the
+/// saved model.
 ///
 /// Optimizer state (training.optimizer_state): with "keep" the Adam moments carry over from
 /// round to round while the task's optimizer settings stay the same, as in centralized training;
@@ -104,6 +107,10 @@ class LocalRound {
   /// ClientError when the state cannot be saved, and what LibTorch throws.
   RoundReport train(const TaskPlan& plan, const TrainHooks& hooks = {});
 
+  /// Writes the model of the last train() that did not diverge to the state directory, once
+  /// (later calls before the next train() do nothing). Throws ClientError when it cannot.
+  void save_state();
+
   /// The delta of the last completed train(), in manifest order, as TensorStreamWriter takes it.
   std::vector<protocol::ConstTensorView> delta_views() const;
   /// Writes the delta of the completed round to `path` (a state dict; see save_named_tensors).
@@ -134,6 +141,7 @@ class LocalRound {
   std::unique_ptr<gan::BatchSource> batches_;
   std::filesystem::path state_path_;
   bool state_loaded_ = false;
+  bool state_unsaved_ = false;  // train() changed the model since the last save
   // The trainer of the previous round, kept for its optimizer state (see the class comment).
   std::unique_ptr<gan::LocalTrainer> trainer_;
 

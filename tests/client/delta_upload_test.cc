@@ -60,7 +60,7 @@ TEST(DeltaUpload, HeaderAnnouncesTheRoundTheMetricsAndTheManifest) {
   report.train_seconds = 2.0;
   report.samples_per_second = 640;
   report.download_seconds = 0.25;
-  report.save_seconds = 0.125;
+  report.delta_seconds = 0.125;
   const auto envelope = upload.header(plan, report, 300);
   ASSERT_TRUE(envelope.has_update());
   const auto& header = envelope.update();
@@ -72,7 +72,7 @@ TEST(DeltaUpload, HeaderAnnouncesTheRoundTheMetricsAndTheManifest) {
   EXPECT_EQ(header.metrics().at("train_seconds"), 2.0);
   EXPECT_EQ(header.metrics().at("samples_per_second"), 640);
   EXPECT_EQ(header.metrics().at("download_seconds"), 0.25);
-  EXPECT_EQ(header.metrics().at("save_seconds"), 0.125);
+  EXPECT_EQ(header.metrics().at("delta_seconds"), 0.125);
   EXPECT_EQ(header.delta().SerializeAsString(),
             protocol::make_manifest(delta.views(), wire::CODEC_FP16).SerializeAsString());
 }

@@ -189,7 +189,7 @@ TEST_F(FederatedClientTest, TrainsATaskAndUploadsTheDeltaUntilTheRunFinishes) {
   EXPECT_EQ(header.num_samples(), 512u);
   EXPECT_EQ(header.delta().SerializeAsString(), manifest.SerializeAsString());
   for (const char* key : {"generator_loss", "discriminator_loss", "train_seconds",
-                          "samples_per_second", "download_seconds", "save_seconds"}) {
+                          "samples_per_second", "download_seconds", "delta_seconds"}) {
     ASSERT_EQ(header.metrics().count(key), 1u) << key;
     EXPECT_TRUE(std::isfinite(header.metrics().at(key))) << key;
   }

@@ -119,6 +119,9 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
     EXPECT_EQ(plan.codec, wire::CODEC_FP16);
     receive_global(round, plan.scope, 0.0f);
     ASSERT_TRUE(round.train(plan).completed);
+    // Saving is the caller's step (after its upload): nothing is on disk before it.
+    EXPECT_FALSE(std::filesystem::exists(options_.state.dir / "local_state_mlp.pt"));
+    round.save_state();
     for (const auto& entry : gan::full_state(round.model())) {
       saved.push_back({entry.name, entry.tensor.detach().to(torch::kCPU).clone()});
     }
