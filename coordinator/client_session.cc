@@ -6,17 +6,12 @@ namespace fedgan::coordinator {
 
 using protocol::ProtocolError;
 
-ModelSnapshot::ModelSnapshot(const GlobalModel& model) {
-  const auto source = model.views();
-  values.reserve(source.size());
-  views.reserve(source.size());
-  for (const auto& view : source) {
-    size_t count = 1;
-    for (const int64_t dim : view.spec.shape()) count *= static_cast<size_t>(dim);
-    const auto* begin = static_cast<const float*>(view.data);
-    values.emplace_back(begin, begin + count);
-    views.push_back({view.spec, values.back().data()});
-  }
+ModelSnapshot::ModelSnapshot(const GlobalModel& model, wire::Codec codec) {
+  protocol::TensorStreamWriter writer(model.views(), codec);
+  manifest = writer.manifest();
+  wire::TensorChunk chunk;
+  while (writer.next_chunk(chunk)) chunks.push_back(chunk);
+  end = writer.transfer_end();
 }
 
 wire::Status make_status(wire::StatusCode code, const std::string& message) {
@@ -122,19 +117,21 @@ void ClientSession::end_upload() {
   refusal_.reset();
 }
 
-void ClientSession::send_task(const wire::Task& task, std::shared_ptr<const ModelSnapshot> model,
-                              wire::Codec codec) {
-  auto writer = std::make_shared<protocol::TensorStreamWriter>(model->views, codec);
+void ClientSession::send_task(const wire::Task& task, std::shared_ptr<const ModelSnapshot> model) {
   wire::Envelope envelope;
   *envelope.mutable_task() = task;
-  *envelope.mutable_task()->mutable_model() = writer->manifest();
+  *envelope.mutable_task()->mutable_model() = model->manifest;
   envelope.mutable_task()->set_model_follows(true);
   connection_->send(envelope);
   connection_->send_stream(
-      [writer, model](wire::Envelope& next) { return writer->next_chunk(*next.mutable_chunk()); },
-      [writer, connection = connection_] {
+      [model, next_chunk = size_t{0}](wire::Envelope& next) mutable {
+        if (next_chunk == model->chunks.size()) return false;
+        *next.mutable_chunk() = model->chunks[next_chunk++];
+        return true;
+      },
+      [model, connection = connection_] {
         wire::Envelope end;
-        *end.mutable_transfer_end() = writer->transfer_end();
+        *end.mutable_transfer_end() = model->end;
         connection->send(end);
       });
 }

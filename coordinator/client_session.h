@@ -13,13 +13,17 @@ namespace fedgan::coordinator {
 
 namespace wire = protocol::wire;
 
-/// The federated values of the global model as sent in one round, copied once when the round
-/// starts: every client of the round downloads the same model even if the round commits (and the
-/// global model changes) while a slow client is still downloading.
+/// The federated values of the global model as sent in one round, encoded once when the round
+/// starts: every client of the round downloads the same bytes even if the round commits (and the
+/// global model changes) while a slow client is still downloading, and the model is encoded and
+/// hashed once per round rather than once per client.
 struct ModelSnapshot {
-  explicit ModelSnapshot(const GlobalModel& model);
-  std::vector<std::vector<float>> values;
-  std::vector<protocol::ConstTensorView> views;
+  /// Throws ProtocolError(NON_FINITE) naming the tensor when the model holds a NaN or infinity
+  /// (or, under CODEC_FP16, a value beyond its range).
+  ModelSnapshot(const GlobalModel& model, wire::Codec codec);
+  wire::Manifest manifest;
+  std::vector<wire::TensorChunk> chunks;
+  wire::TransferEnd end;
 };
 
 class ClientSession;
@@ -70,8 +74,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   uint64_t num_samples() const { return num_samples_; }
 
   /// Sends the task, then the model as a stream of chunks, then its TransferEnd.
-  void send_task(const wire::Task& task, std::shared_ptr<const ModelSnapshot> model,
-                 wire::Codec codec);
+  void send_task(const wire::Task& task, std::shared_ptr<const ModelSnapshot> model);
   void send_ack(const wire::Status& status);
   void close(wire::StatusCode code, const std::string& message);
 

@@ -467,6 +467,15 @@ void Coordinator::Impl::start_round() {
   const auto selected = select_clients(connected, options_.rounds, round, attempt_number);
   const double now = storage::unix_seconds_now();
   RoundPhases phases;
+  const wire::Codec codec = parse_wire_codec(options_.model.codec);
+  std::shared_ptr<const ModelSnapshot> snapshot;
+  try {
+    PhaseTimer timer(phases.dispatch);
+    snapshot = std::make_shared<const ModelSnapshot>(model_, codec);
+  } catch (const ProtocolError& error) {
+    // Every later round would fail the same way: nothing a client can do about it.
+    return stop(fmt::format("the global model cannot be sent: {}", error.what()), 1);
+  }
   auto attempt = [&] {
     PhaseTimer timer(phases.database);
     return store_.begin_round(options_.storage.run_id, round, now,
@@ -474,7 +483,6 @@ void Coordinator::Impl::start_round() {
   }();
   std::map<std::string, std::string> nonces;
   for (const auto& identity : selected) nonces[identity] = random_nonce();
-  const wire::Codec codec = parse_wire_codec(options_.model.codec);
   aggregation::FedAvgOptions fedavg_options;
   fedavg_options.weighting = options_.aggregation.weighting == "uniform"
                                  ? aggregation::Weighting::kUniform
@@ -494,8 +502,7 @@ void Coordinator::Impl::start_round() {
   std::fflush(stdout);
 
   std::optional<PhaseTimer> dispatch(round_->phases.dispatch);
-  const auto snapshot = std::make_shared<const ModelSnapshot>(model_);
-  const uint64_t model_bytes = protocol::make_manifest(snapshot->views, codec).total_bytes();
+  const uint64_t model_bytes = snapshot->manifest.total_bytes();
   const int64_t deadline_ms =
       static_cast<int64_t>(std::llround(now * 1000.0)) +
       static_cast<int64_t>(std::llround(options_.rounds.deadline_seconds * 1000.0));
@@ -509,7 +516,7 @@ void Coordinator::Impl::start_round() {
       (*task.mutable_hyperparameters())[key] = value;
     }
     try {
-      sessions_.at(identity)->send_task(task, snapshot, codec);
+      sessions_.at(identity)->send_task(task, snapshot);
       round_->bytes_sent += model_bytes;
     } catch (const protocol::TransportError& gone) {
       round_->roster.drop(identity);
