@@ -4,7 +4,7 @@
 # one torch thread per site, K sites on 127.0.0.1 over mutual TLS, 5 rounds, no evaluation.
 # Prints, per K, the median overhead and its split: the coordinator's own phases (from its
 # "round N timing" lines) and, for the site whose upload completed the round, its model download,
-# its delta + state save, and its upload (from the database).
+# computing its delta, and its upload (from the database).
 #   usage: bench/overhead.sh [K...]   (default: 2 4)
 # Environment: FEDGAN_BUILD_DIR (build), FEDGAN_FASHION_MNIST_DIR, FEDGAN_OVERHEAD_ROUNDS (5).
 set -euo pipefail
@@ -47,7 +47,7 @@ names = ["wall", "slowest training", "overhead", "dispatch", "validation", "aggr
 med = lambda i: statistics.median(r[i] for r in rows.values())
 medl = lambda i: statistics.median(v[i] for v in last.values())
 print(f"K = {k}: {len(rows)} rounds")
-print("| " + " | ".join(names) + " | last site: download | save | upload | sent MB | received MB |")
+print("| " + " | ".join(names) + " | last site: download | delta | upload | sent MB | received MB |")
 print("|" + "---|" * (len(names) + 5))
 print("| " + " | ".join(f"{med(i):.4f}" for i in range(len(names))) +
       f" | {medl(0):.4f} | {medl(1):.4f} | {medl(2):.4f} | {med(8) / 1e6:.2f} | {med(9) / 1e6:.2f} |")
