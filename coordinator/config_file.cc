@@ -68,9 +68,11 @@ void for_each_field(Options& o, Visitor&& visit) {
         "Attempts of one round before the run stops with an error");
   visit("rounds", "seed", r.seed, "Seed of client selection");
   auto& m = o.model;
-  visit("model", "architecture", m.architecture, "dcgan (28x28 images) or mlp (2-D points)");
+  visit("model", "architecture", m.architecture, "dcgan (28x28 images) or mlp (vectors)");
   visit("model", "federate", m.federate,
         "both (generator and discriminator) or generator (sites keep their discriminators)");
+  visit("model", "data_dim", m.data_dim,
+        "mlp: width of a data row (the sites' CSV columns; 2 for the 2-D mixtures)");
   visit("model", "init_checkpoint", m.init_checkpoint,
         "Initial weights from this state dict (empty = seeded initialisation)");
   visit("model", "init_seed", m.init_seed, "Seed of the initial weights");

@@ -18,6 +18,7 @@ namespace wire = protocol::wire;
 gan::GanModel build_model(const ModelOptions& options) {
   gan::ModelSpec spec;
   spec.architecture = options.architecture;
+  spec.mlp.data_dim = options.data_dim;
   try {
     return gan::make_model(spec, options.init_seed);
   } catch (const gan::GanError& error) {

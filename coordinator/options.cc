@@ -119,6 +119,9 @@ void validate_rounds(const RoundOptions& r) {
 
 void validate_model(const ModelOptions& m) {
   check_one_of(m.architecture, "model.architecture", {"dcgan", "mlp"});
+  // The sites' CSV reader takes at most 4096 columns by default; the bound keeps the model small.
+  check_at_least(m.data_dim, 1, "model.data_dim");
+  check(m.data_dim <= 4096, "model.data_dim is {}: it must be at most 4096", m.data_dim);
   check_one_of(m.federate, "model.federate", {"both", "generator"});
   check_one_of(m.codec, "model.codec", {"fp32", "fp16"});
 }
@@ -166,6 +169,10 @@ void validate_evaluation(const EvaluationOptions& e, const ModelOptions& m) {
         "evaluation.dataset is \"{}\" but model.architecture is \"{}\": images are evaluated with "
         "dcgan, 2-D mixtures (grid, ring) with mlp",
         e.dataset, m.architecture);
+  check(images || m.data_dim == 2,
+        "evaluation.dataset is \"{}\", a 2-D mixture, but model.data_dim is {}: evaluate only "
+        "2-D models (or set evaluation.every_rounds = 0)",
+        e.dataset, m.data_dim);
   if (images) {
     check(!e.data_dir.empty(),
           "evaluation.data_dir is empty: it must name the Fashion-MNIST "

@@ -64,8 +64,11 @@ struct RoundOptions {
 
 /// [model]: the global model.
 struct ModelOptions {
-  /// "dcgan" (28x28 images) or "mlp" (2-D points), as in gan/models/model_factory.h.
+  /// "dcgan" (28x28 images) or "mlp" (vectors), as in gan/models/model_factory.h.
   std::string architecture = "dcgan";
+  /// mlp only: the width of a data row, which the sites' data must have (CSV columns; 2 for the
+  /// 2-D mixtures).
+  int64_t data_dim = 2;
   /// "both": generator and discriminator are federated; "generator": only the generator, each
   /// site keeps its own discriminator.
   std::string federate = "both";

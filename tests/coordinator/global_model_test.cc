@@ -113,6 +113,18 @@ TEST_F(GlobalModelTest, ManifestDescribesTheFederatedTensorsUnderEitherCodec) {
   EXPECT_EQ(GlobalModel(options("dcgan")).layout().num_parameters(), 966978u + 2 * 9600);
 }
 
+// Sites with vectors of another width (CSV rows) get a model of their width.
+TEST_F(GlobalModelTest, MlpTakesTheConfiguredDataWidth) {
+  ModelOptions o = options("mlp");
+  o.data_dim = 5;
+  const GlobalModel model(o);
+  EXPECT_EQ(model.model().generator->forward(torch::zeros({3, 2})).sizes().vec(),
+            (std::vector<int64_t>{3, 5}));
+  EXPECT_EQ(model.model().discriminator->forward(torch::zeros({3, 5})).size(0), 3);
+  EXPECT_NE(model.manifest().SerializeAsString(),
+            GlobalModel(options("mlp")).manifest().SerializeAsString());
+}
+
 TEST_F(GlobalModelTest, ViewsAndLayoutPointAtTheModelsMemory) {
   GlobalModel global(options("mlp"));
   const auto views = global.views();

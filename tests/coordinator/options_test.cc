@@ -172,6 +172,21 @@ TEST(Options, StorageAndEvaluationAreChecked) {
               o.model.architecture = "mlp";
             }),
             "");
+  EXPECT_REFUSED([](auto& o) { o.model.data_dim = 0; }, "model.data_dim is 0");
+  EXPECT_REFUSED([](auto& o) { o.model.data_dim = 4097; }, "model.data_dim is 4097");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.evaluation.every_rounds = 5;
+        o.evaluation.dataset = "grid";
+        o.model.architecture = "mlp";
+        o.model.data_dim = 3;
+      },
+      "but model.data_dim is 3");
+  EXPECT_EQ(error_after([](auto& o) {
+              o.model.architecture = "mlp";
+              o.model.data_dim = 3;
+            }),
+            "");
   // (Parenthesised: the braces' comma would split the macro's arguments.)
   EXPECT_REFUSED(([](auto& o) {
                    o.server.allowed_identities = {"site-1", ""};
