@@ -7,29 +7,15 @@
 # deltas the sites kept of what they uploaded.
 #   usage: federation_test.sh BUILD_DIR [PYTHON]
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/coordinator_port.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 
 build="$1"
 python="${2:-/usr/bin/python3}"
 certs_bin="$build/protocol/fedgan-certs"
 coordinator_bin="$build/coordinator/fedgan-coordinator"
 client_bin="$build/client/fedgan-client"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for log in "$work"/*.log; do echo "--- $log" >&2; tail -n 20 "$log" >&2; done
-  exit 1
-}
 
 "$certs_bin" dev --dir "$work/pki" --clients 3 >/dev/null
-tls() { echo --tls.ca_file "$work/pki/ca.pem" --tls.certificate_file "$work/pki/$1.pem" \
-  --tls.private_key_file "$work/pki/$1.key"; }
 
 : >"$work/coordinator.log"
 # shellcheck disable=SC2046
