@@ -3,18 +3,14 @@
 #include "client/error.h"
 #include "gan/error.h"
 #include "gan/federated_state.h"
+#include "storage/durable_file.h"
+#include "storage/error.h"
 
 #include <ATen/core/Dict.h>
 #include <ATen/core/ivalue.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -26,52 +22,6 @@ namespace fs = std::filesystem;
 // The state of the reference DCGAN is about 6 MB; a file far beyond any model this client trains
 // is not read into memory.
 constexpr uintmax_t kMaxStateFileBytes = uintmax_t{4} << 30;
-
-// A file descriptor closed on every path out of scope.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  int close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
-[[noreturn]] void fail(std::string_view operation, const fs::path& path) {
-  throw ClientError(fmt::format("{} {}: {}", operation, path.string(), std::strerror(errno)));
-}
-
-void write_synced(const fs::path& path, const std::vector<char>& bytes) {
-  FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (fd.get() < 0) fail("cannot create", path);
-  const char* data = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t written = ::write(fd.get(), data, left);
-    if (written < 0 && errno == EINTR) continue;
-    if (written < 0) fail("cannot write", path);
-    data += written;
-    left -= static_cast<size_t>(written);
-  }
-  if (::fsync(fd.get()) != 0) fail("cannot fsync", path);
-  if (fd.close() != 0) fail("cannot close", path);
-}
-
-void fsync_directory(const fs::path& directory) {
-  FileDescriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) fail("cannot open directory", directory);
-  if (::fsync(fd.get()) != 0) fail("cannot fsync directory", directory);
-}
 
 std::vector<char> read_bounded(const fs::path& path) {
   std::error_code error;
@@ -104,16 +54,12 @@ void save_named_tensors(const std::vector<gan::NamedTensor>& tensors, const fs::
   std::error_code error;
   fs::create_directories(directory, error);
   check(!error, "cannot create the state directory {}: {}", directory.string(), error.message());
-  const fs::path temporary = directory / ("." + path.filename().string() + ".tmp");
   try {
-    write_synced(temporary, bytes);
-    if (std::rename(temporary.c_str(), path.c_str()) != 0) fail("cannot rename over", path);
-  } catch (...) {
-    fs::remove(temporary, error);
-    throw;
+    // 0600: the site's model is derived from its private data.
+    storage::write_file_atomically(path, bytes.data(), bytes.size(), 0600);
+  } catch (const storage::StorageError& e) {
+    throw ClientError(fmt::format("cannot save {}: {}", path.string(), e.what()));
   }
-  // The rename is durable only once the directory entry is on disk.
-  fsync_directory(directory);
 }
 
 void save_local_state(const gan::GanModel& model, const fs::path& path) {

@@ -56,8 +56,10 @@ void fsync_directory(const std::filesystem::path& directory) {
 }
 
 // Writes and syncs the temporary file; the caller removes it if this throws.
-void write_temporary(const std::filesystem::path& temporary, const char* data, size_t size) {
-  FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+void write_temporary(const std::filesystem::path& temporary, const char* data, size_t size,
+                     unsigned mode) {
+  FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                           static_cast<mode_t>(mode)));
   if (fd.get() < 0) fail("cannot create", temporary);
   write_all(fd.get(), data, size, temporary);
   if (::fsync(fd.get()) != 0) fail("cannot fsync", temporary);
@@ -70,11 +72,12 @@ std::filesystem::path temporary_path_for(const std::filesystem::path& path) {
   return path.parent_path() / ("." + path.filename().string() + ".tmp");
 }
 
-void write_file_atomically(const std::filesystem::path& path, const void* data, size_t size) {
+void write_file_atomically(const std::filesystem::path& path, const void* data, size_t size,
+                           unsigned mode) {
   check(path.has_filename(), "cannot write to {}: not a file name", path.string());
   const std::filesystem::path temporary = temporary_path_for(path);
   try {
-    write_temporary(temporary, static_cast<const char*>(data), size);
+    write_temporary(temporary, static_cast<const char*>(data), size, mode);
     if (std::rename(temporary.c_str(), path.c_str()) != 0) fail("cannot rename over", path);
   } catch (...) {
     std::error_code ignored;

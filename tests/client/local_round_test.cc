@@ -127,6 +127,10 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
     }
   }
   ASSERT_TRUE(std::filesystem::exists(options_.state.dir / "local_state_mlp.pt"));
+  // Owner-only: the model is derived from the site's private data.
+  EXPECT_EQ(std::filesystem::status(options_.state.dir / "local_state_mlp.pt").permissions() &
+                std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 
   LocalRound restarted(options_, data_);
   EXPECT_TRUE(restarted.state_loaded());

@@ -25,6 +25,15 @@ TEST(DurableFile, WritesReplacesAndReadsBack) {
   EXPECT_EQ(temporary_path_for(path), dir / ".f.bin.tmp");
 }
 
+// A site's local state is written owner-only.
+TEST(DurableFile, NewFilesGetTheRequestedMode) {
+  testing::TempDir dir;
+  write_file_atomically(dir / "private.bin", "x", 1, 0600);
+  const auto permissions = std::filesystem::status(dir / "private.bin").permissions();
+  EXPECT_EQ(permissions & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
 TEST(DurableFile, OverwritesATemporaryLeftByACrash) {
   testing::TempDir dir;
   const auto path = dir / "f.bin";
