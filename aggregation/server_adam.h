@@ -1,0 +1,68 @@
+#pragma once
+
+#include "aggregation/layout.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace fedgan::aggregation {
+
+struct ServerAdamOptions {
+  /// Step size of the server's update.
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.99;
+  /// Added to sqrt(v_hat) in the denominator; finite and positive.
+  double epsilon = 1e-8;
+};
+
+/// Throws AggregationError naming the option when `options` is invalid: lr and epsilon must be
+/// finite and positive, the betas in [0, 1).
+void validate(const ServerAdamOptions& options);
+
+/// Adam on the server (FedAdam, Reddi et al., "Adaptive Federated Optimization"): the round's mean
+/// delta d is a pseudo-gradient pointing downhill (it is local - global), and the global model
+/// takes one bias-corrected Adam step along it per round:
+///
+///   m = beta1 m + (1 - beta1) d,  v = beta2 v + (1 - beta2) d^2,
+///   global += lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + epsilon).
+///
+/// With clients taking one plain SGD step per round, d is a multiple of the gradient on the union
+/// of the round's batches, so the federation follows centralized Adam; with Adam on the clients
+/// instead, averaging their steps shrinks the progress per round (see docs/benchmarks.md).
+///
+/// Tensors marked non-adaptive (BatchNorm running statistics, which are averages rather than
+/// weights descending a loss) skip Adam: global += d, so they become the mean of the sites'.
+/// Moments are kept in double, 16 bytes per parameter. Not thread-safe.
+class ServerAdam {
+ public:
+  /// `adaptive` has one entry per tensor of `layout`. Throws AggregationError for an invalid
+  /// layout, a mask of the wrong size or invalid options.
+  ServerAdam(ModelLayout layout, std::vector<bool> adaptive, ServerAdamOptions options);
+
+  /// One step with the mean delta `mean` on `global`, in place, each element computed in double
+  /// and rounded once. Returns the L2 norm of the change applied (before rounding). Throws
+  /// AggregationError for views that do not match the layout; the model and moments are then
+  /// untouched.
+  double step(const ConstViews& mean, const MutableViews& global);
+
+  /// Steps taken since construction or reset().
+  int64_t steps() const { return steps_; }
+  const ServerAdamOptions& options() const { return options_; }
+  const ModelLayout& layout() const { return layout_; }
+
+  /// Forgets the moments: the next step is a first step again.
+  void reset();
+
+ private:
+  ModelLayout layout_;
+  std::vector<bool> adaptive_;
+  ServerAdamOptions options_;
+  std::vector<size_t> offsets_;  // where each tensor starts in m_ and v_
+  std::vector<double> m_;
+  std::vector<double> v_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace fedgan::aggregation
