@@ -23,7 +23,7 @@ namespace {
 // Every hyperparameter a task carries (coordinator/coordinator.cc sends exactly these). A task
 // with another key is refused rather than trained while ignoring what the key asks for.
 constexpr const char* kKnownHyperparameters[] = {
-    "architecture",     "federate", "local_steps", "batch_size", "lr_generator",
+    "architecture",     "federate", "local_steps", "batch_size", "optimizer", "lr_generator",
     "lr_discriminator", "beta1",    "beta2",       "loss",       "n_critic"};
 
 constexpr uint32_t kAcceptedCodecs = (1u << wire::CODEC_FP32) | (1u << wire::CODEC_FP16);
@@ -78,6 +78,7 @@ TaskPlan plan_training(const Hyperparameters& h, const LimitsOptions& limits, in
   try {
     plan.scope = gan::parse_federation_scope(h.text("federate"));
     plan.trainer.loss = gan::parse_loss_kind(h.text("loss"));
+    plan.trainer.optimizer = gan::parse_optimizer_kind(h.text("optimizer"));
   } catch (const gan::GanError& error) {
     throw ClientError(fmt::format("the task's hyperparameters: {}", error.what()));
   }
@@ -292,8 +293,9 @@ void LocalRound::save_state() {
 gan::LocalTrainer& LocalRound::trainer_for(const gan::TrainerOptions& options) {
   const auto settings = [](const gan::TrainerOptions& o) {
     return std::tie(o.batch_size, o.accumulation_steps, o.n_critic, o.loss, o.gp_weight,
-                    o.generator_lr, o.discriminator_lr, o.beta1, o.beta2, o.grad_clip_norm,
-                    o.augment, o.augment_options.flip, o.augment_options.translation);
+                    o.optimizer, o.generator_lr, o.discriminator_lr, o.beta1, o.beta2,
+                    o.grad_clip_norm, o.augment, o.augment_options.flip,
+                    o.augment_options.translation);
   };
   const bool reusable = trainer_ && options_.training.optimizer_state == "keep" &&
                         settings(trainer_->options()) == settings(options);

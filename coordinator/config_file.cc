@@ -80,8 +80,10 @@ void for_each_field(Options& o, Visitor&& visit) {
   auto& tr = o.training;
   visit("training", "local_steps", tr.local_steps, "Generator updates per client per round");
   visit("training", "batch_size", tr.batch_size, "Samples per optimizer step");
-  visit("training", "lr_generator", tr.lr_generator, "Generator learning rate (Adam)");
-  visit("training", "lr_discriminator", tr.lr_discriminator, "Discriminator learning rate (Adam)");
+  visit("training", "optimizer", tr.optimizer,
+        "Sites' optimizer: adam, or sgd (with aggregation.server_optimizer = adam)");
+  visit("training", "lr_generator", tr.lr_generator, "Generator learning rate");
+  visit("training", "lr_discriminator", tr.lr_discriminator, "Discriminator learning rate");
   visit("training", "beta1", tr.beta1, "Adam beta1, in [0, 1)");
   visit("training", "beta2", tr.beta2, "Adam beta2, in [0, 1)");
   visit("training", "loss", tr.loss, "GAN loss: ns (non-saturating), hinge or wgan-gp");
@@ -91,8 +93,13 @@ void for_each_field(Options& o, Visitor&& visit) {
         "Update weights: samples (reported sample count) or uniform");
   visit("aggregation", "max_samples_per_update", a.max_samples_per_update,
         "Cap on an update's sample-count weight (0 = no cap)");
-  visit("aggregation", "server_lr", a.server_lr,
-        "global += server_lr * weighted mean of the deltas");
+  visit("aggregation", "server_optimizer", a.server_optimizer,
+        "sgd (global += server_lr * mean delta) or adam (one Adam step along the mean delta)");
+  visit("aggregation", "server_lr", a.server_lr, "Step size of the server optimizer");
+  visit("aggregation", "server_beta1", a.server_beta1, "Server Adam beta1, in [0, 1)");
+  visit("aggregation", "server_beta2", a.server_beta2, "Server Adam beta2, in [0, 1)");
+  visit("aggregation", "server_epsilon", a.server_epsilon,
+        "Server Adam epsilon (added to the root of the second moment)");
   visit("aggregation", "max_delta_norm", a.max_delta_norm,
         "Bound on a delta's L2 norm (0 = no bound)");
   visit("aggregation", "norm_policy", a.norm_policy,

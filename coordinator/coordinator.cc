@@ -2,6 +2,7 @@
 
 #include "aggregation/delta.h"
 #include "aggregation/fedavg.h"
+#include "aggregation/server_adam.h"
 #include "coordinator/client_session.h"
 #include "coordinator/config_file.h"
 #include "coordinator/error.h"
@@ -94,6 +95,7 @@ std::map<std::string, std::string> hyperparameters(const CoordinatorOptions& opt
           {"federate", options.model.federate},
           {"local_steps", std::to_string(t.local_steps)},
           {"batch_size", std::to_string(t.batch_size)},
+          {"optimizer", t.optimizer},
           {"lr_generator", fmt::format("{}", t.lr_generator)},
           {"lr_discriminator", fmt::format("{}", t.lr_discriminator)},
           {"beta1", fmt::format("{}", t.beta1)},
@@ -161,6 +163,9 @@ class Coordinator::Impl : public Federation, public std::enable_shared_from_this
   storage::RunStore store_;
   storage::CheckpointStore checkpoints_;
   GlobalModel model_;
+  // Set with aggregation.server_optimizer = "adam". Its moments live in memory only: a restarted
+  // coordinator starts them afresh (docs/configuration.md).
+  std::optional<aggregation::ServerAdam> server_adam_;
   Evaluator evaluator_;
   protocol::TlsContext tls_;
   std::shared_ptr<protocol::Server> server_;
@@ -190,6 +195,12 @@ Coordinator::Impl::Impl(const CoordinatorOptions& options, asio::io_context& io)
   run.seed = options.model.init_seed;
   run.model = options.model.architecture;
   run.config_json = to_json(options);
+  if (options.aggregation.server_optimizer == "adam") {
+    const auto& a = options.aggregation;
+    server_adam_.emplace(model_.layout(), model_.parameter_mask(),
+                         aggregation::ServerAdamOptions{a.server_lr, a.server_beta1, a.server_beta2,
+                                                        a.server_epsilon});
+  }
   const auto opened = store_.create_or_resume_run(run);
   const auto resume = store_.recover(run.run_id, now);
   for (const auto& aborted : resume.aborted) {
@@ -202,8 +213,8 @@ Coordinator::Impl::Impl(const CoordinatorOptions& options, asio::io_context& io)
     model_.load_checkpoint(*last.checkpoint_path, *last.checkpoint_sha256);
     next_round_ = last.round + 1;
     last_checkpoint_ = *last.checkpoint_path;
-    fmt::print("run '{}' resumed after round {} ({})\n", run.run_id, last.round,
-               *last.checkpoint_path);
+    fmt::print("run '{}' resumed after round {} ({}){}\n", run.run_id, last.round,
+               *last.checkpoint_path, server_adam_ ? "; the server Adam moments start afresh" : "");
   } else {
     fmt::print("run '{}' {}: starting from round 1\n", run.run_id,
                opened.resumed ? "resumed with no committed round" : "created");
@@ -561,9 +572,13 @@ void Coordinator::Impl::commit_round() {
   std::optional<PhaseTimer> aggregation_timer(phases.aggregation);
   DeltaBuffer mean(model_);
   round.fedavg.aggregate_into(mean.mutable_views());
-  const double aggregate_norm =
-      options_.aggregation.server_lr * aggregation::l2_norm(layout, mean.views());
-  round.fedavg.apply_to(model_.mutable_views());
+  double aggregate_norm = 0;
+  if (server_adam_) {
+    aggregate_norm = server_adam_->step(mean.views(), model_.mutable_views());
+  } else {
+    aggregate_norm = options_.aggregation.server_lr * aggregation::l2_norm(layout, mean.views());
+    round.fedavg.apply_to(model_.mutable_views());
+  }
   aggregation_timer.reset();
 
   std::optional<PhaseTimer> checkpoint_timer(phases.checkpoint);

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <set>
 
 namespace fedgan::coordinator {
 namespace {
@@ -63,7 +64,13 @@ GlobalModel::GlobalModel(const ModelOptions& options)
 // one contiguous run of floats each.
 void GlobalModel::describe() {
   federated_ = gan::federated_tensors(model_, scope_);
+  std::set<const void*> parameters;
+  for (const auto* net : {static_cast<const torch::nn::Module*>(model_.generator.get()),
+                          static_cast<const torch::nn::Module*>(model_.discriminator.get())}) {
+    for (const auto& p : net->parameters()) parameters.insert(p.data_ptr());
+  }
   for (const auto& entry : federated_) {
+    parameter_mask_.push_back(parameters.count(entry.tensor.data_ptr()) > 0);
     const auto& tensor = entry.tensor;
     check(tensor.device().is_cpu() && tensor.scalar_type() == torch::kFloat32 &&
               tensor.is_contiguous(),

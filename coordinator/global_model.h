@@ -71,6 +71,9 @@ class GlobalModel {
 
   /// Layout of the federated tensors for the aggregation library (same names and order).
   const aggregation::ModelLayout& layout() const { return layout_; }
+  /// One entry per federated tensor, in manifest order: true for a parameter, false for a buffer
+  /// (BatchNorm running statistics), which a server optimizer averages instead of stepping.
+  const std::vector<bool>& parameter_mask() const { return parameter_mask_; }
   /// The federated tensors as float pointers, for norms and comparisons.
   aggregation::ConstViews const_views() const;
   /// The same, writable: what StreamingFedAvg::apply_to updates in place.
@@ -100,6 +103,7 @@ class GlobalModel {
   std::vector<protocol::wire::TensorSpec> specs_;
   protocol::wire::Manifest manifest_;
   aggregation::ModelLayout layout_;
+  std::vector<bool> parameter_mask_;
 };
 
 /// Float32 buffers shaped like a GlobalModel's federated tensors, allocated once (one contiguous

@@ -129,6 +129,7 @@ void validate_model(const ModelOptions& m) {
 void validate_training(const TrainingOptions& t) {
   check_at_least(t.local_steps, 1, "training.local_steps");
   check_at_least(t.batch_size, 1, "training.batch_size");
+  check_one_of(t.optimizer, "training.optimizer", {"adam", "sgd"});
   check_positive(t.lr_generator, "training.lr_generator");
   check_positive(t.lr_discriminator, "training.lr_discriminator");
   check(t.beta1 >= 0 && t.beta1 < 1, "training.beta1 is {}: it must be in [0, 1)", t.beta1);
@@ -139,7 +140,13 @@ void validate_training(const TrainingOptions& t) {
 
 void validate_aggregation(const AggregationOptions& a) {
   check_one_of(a.weighting, "aggregation.weighting", {"samples", "uniform"});
+  check_one_of(a.server_optimizer, "aggregation.server_optimizer", {"sgd", "adam"});
   check_positive(a.server_lr, "aggregation.server_lr");
+  check(a.server_beta1 >= 0 && a.server_beta1 < 1,
+        "aggregation.server_beta1 is {}: it must be in [0, 1)", a.server_beta1);
+  check(a.server_beta2 >= 0 && a.server_beta2 < 1,
+        "aggregation.server_beta2 is {}: it must be in [0, 1)", a.server_beta2);
+  check_positive(a.server_epsilon, "aggregation.server_epsilon");
   check(std::isfinite(a.max_delta_norm) && a.max_delta_norm >= 0,
         "aggregation.max_delta_norm is {}: it must be a finite number >= 0 (0 = no bound)",
         a.max_delta_norm);

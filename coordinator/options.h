@@ -87,7 +87,10 @@ struct TrainingOptions {
   int64_t local_steps = 50;
   /// Samples per optimizer step.
   int64_t batch_size = 64;
-  /// Adam learning rates and betas.
+  /// The sites' optimizer: "adam" (the DCGAN reference) or "sgd" (plain SGD, for a server that
+  /// runs Adam: aggregation.server_optimizer = "adam").
+  std::string optimizer = "adam";
+  /// Learning rates (either optimizer) and Adam's betas.
   double lr_generator = 2e-4;
   double lr_discriminator = 2e-4;
   double beta1 = 0.5;
@@ -104,8 +107,15 @@ struct AggregationOptions {
   /// "uniform": every accepted update weighs the same.
   std::string weighting = "samples";
   uint64_t max_samples_per_update = 0;
-  /// global += server_lr * weighted mean of the deltas.
+  /// How the weighted mean of the deltas moves the global model. "sgd": global += server_lr *
+  /// mean (with 1, the mean of the local models: FedAvg). "adam": one Adam step per round along
+  /// the mean with step size server_lr and the server_beta1/2, server_epsilon below (FedAdam);
+  /// BatchNorm running statistics still take the plain mean.
+  std::string server_optimizer = "sgd";
   double server_lr = 1.0;
+  double server_beta1 = 0.9;
+  double server_beta2 = 0.99;
+  double server_epsilon = 1e-8;
   /// Bound on a delta's L2 norm over all federated tensors; 0 = no bound.
   double max_delta_norm = 0;
   /// What to do with a delta over the bound: "reject" or "clip" (scale it down to the bound).

@@ -25,15 +25,18 @@ void check_options(const TrainerOptions& o) {
   check(o.gp_weight >= 0, "gp_weight must be >= 0, got {}", o.gp_weight);
 }
 
-std::unique_ptr<torch::optim::Adam> make_adam(torch::nn::Module& net, double lr,
-                                              const TrainerOptions& o) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& net, double lr,
+                                                        const TrainerOptions& o) {
+  if (o.optimizer == OptimizerKind::kSgd) {
+    return std::make_unique<torch::optim::SGD>(net.parameters(), torch::optim::SGDOptions(lr));
+  }
   return std::make_unique<torch::optim::Adam>(
       net.parameters(), torch::optim::AdamOptions(lr).betas({o.beta1, o.beta2}));
 }
 
 // Drops gradients instead of zeroing them: the next backward pass then writes fresh gradient
 // tensors rather than adding into zeroed ones, which saves a memset and an add per parameter.
-// Adam skips parameters without a gradient, so semantics are those of zero_grad().
+// Adam and SGD skip parameters without a gradient, so semantics are those of zero_grad().
 void clear_gradients(torch::nn::Module& net) {
   for (auto& p : net.parameters()) p.mutable_grad().reset();
 }
@@ -59,6 +62,16 @@ class FreezeGuard {
 
 }  // namespace
 
+OptimizerKind parse_optimizer_kind(const std::string& name) {
+  if (name == "adam") return OptimizerKind::kAdam;
+  if (name == "sgd") return OptimizerKind::kSgd;
+  throw GanError(fmt::format("unknown optimizer '{}': expected 'adam' or 'sgd'", name));
+}
+
+std::string optimizer_kind_name(OptimizerKind kind) {
+  return kind == OptimizerKind::kSgd ? "sgd" : "adam";
+}
+
 LocalTrainer::LocalTrainer(GanModel model, const TrainerOptions& options,
                            const torch::Device& device)
     : model_(std::move(model)),
@@ -71,8 +84,8 @@ LocalTrainer::LocalTrainer(GanModel model, const TrainerOptions& options,
   model_.discriminator->to(device_);
   model_.generator->train();
   model_.discriminator->train();
-  generator_opt_ = make_adam(*model_.generator, options_.generator_lr, options_);
-  discriminator_opt_ = make_adam(*model_.discriminator, options_.discriminator_lr, options_);
+  generator_opt_ = make_optimizer(*model_.generator, options_.generator_lr, options_);
+  discriminator_opt_ = make_optimizer(*model_.discriminator, options_.discriminator_lr, options_);
 }
 
 void LocalTrainer::reseed(uint64_t seed) {

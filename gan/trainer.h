@@ -5,12 +5,27 @@
 #include "gan/losses.h"
 #include "gan/models/gan_model.h"
 
-#include <torch/optim/adam.h>
+#include <torch/optim/optimizer.h>
 
 #include <memory>
 #include <vector>
 
 namespace fedgan::gan {
+
+/// The local optimizer of both networks.
+enum class OptimizerKind {
+  /// Adam with TrainerOptions' betas: the DCGAN reference.
+  kAdam,
+  /// Plain SGD, no momentum, with the same learning rates. Sites of a federation whose server
+  /// runs Adam over the mean delta (FedAdam) take SGD steps: with one local step, the mean delta
+  /// is then the gradient on the union of the sites' batches.
+  kSgd,
+};
+
+/// "adam" -> kAdam, "sgd" -> kSgd; throws GanError naming the accepted values otherwise.
+OptimizerKind parse_optimizer_kind(const std::string& name);
+/// The inverse of parse_optimizer_kind.
+std::string optimizer_kind_name(OptimizerKind kind);
 
 /// Hyperparameters of local GAN training. Defaults are the DCGAN reference settings.
 struct TrainerOptions {
@@ -23,8 +38,10 @@ struct TrainerOptions {
   LossKind loss = LossKind::kNonSaturating;
   /// Weight of the WGAN-GP gradient penalty (used only with LossKind::kWassersteinGp).
   double gp_weight = 10.0;
+  OptimizerKind optimizer = OptimizerKind::kAdam;
   double generator_lr = 2e-4;
   double discriminator_lr = 2e-4;
+  /// Adam only.
   double beta1 = 0.5;
   double beta2 = 0.999;
   /// Clip each network's total gradient L2 norm to this before its step; 0 disables clipping.
@@ -47,11 +64,11 @@ struct StepStats {
 };
 
 /// Trains a GanModel locally: each step() runs n_critic discriminator updates then one generator
-/// update, with Adam for both. The fake batch of the last critic update is reused (through its
-/// autograd graph) for the generator update, as the reference DCGAN training loop does, and D's
-/// parameters are frozen during the generator's backward pass so no gradient is computed for
-/// them. With the same seeds on the CPU two trainers produce bit-identical weights.
-/// Not thread-safe; the model must not be used elsewhere while a step runs.
+/// update, with the configured optimizer (Adam or SGD) for both. The fake batch of the last critic
+/// update is reused (through its autograd graph) for the generator update, as the reference DCGAN
+/// training loop does, and D's parameters are frozen during the generator's backward pass so no
+/// gradient is computed for them. With the same seeds on the CPU two trainers produce bit-identical
+/// weights. Not thread-safe; the model must not be used elsewhere while a step runs.
 class LocalTrainer {
  public:
   LocalTrainer(GanModel model, const TrainerOptions& options, const torch::Device& device);
@@ -85,8 +102,8 @@ class LocalTrainer {
   GanModel model_;
   TrainerOptions options_;
   torch::Device device_;
-  std::unique_ptr<torch::optim::Adam> generator_opt_;
-  std::unique_ptr<torch::optim::Adam> discriminator_opt_;
+  std::unique_ptr<torch::optim::Optimizer> generator_opt_;
+  std::unique_ptr<torch::optim::Optimizer> discriminator_opt_;
   at::Generator gen_;                 // CPU generator: draws are device-independent
   std::vector<torch::Tensor> fakes_;  // last critic update's fakes, graphs kept for the G update
   int64_t steps_ = 0;

@@ -182,6 +182,11 @@ TEST_F(LocalRoundTest, RefusesTasksBeyondItsLimits) {
   EXPECT_NE(refused({{"local_steps", "0"}}).find("at least 1"), std::string::npos);
   EXPECT_NE(refused({{"local_steps", "3 steps"}}).find("not an integer"), std::string::npos);
   EXPECT_NE(refused({{"loss", "l2"}}).find("loss"), std::string::npos);
+  EXPECT_NE(refused({{"optimizer", "rmsprop"}}).find("expected 'adam' or 'sgd'"),
+            std::string::npos);
+  EXPECT_NE(refused({{"optimizer", ""}}).find("no hyperparameter 'optimizer'"), std::string::npos);
+  EXPECT_EQ(round.plan_task(make_task(1, manifest, {{"optimizer", "sgd"}})).trainer.optimizer,
+            gan::OptimizerKind::kSgd);
   EXPECT_NE(refused({{"federate", "discriminator"}}).find("federation scope"), std::string::npos);
   EXPECT_NE(refused({{"architecture", "dcgan"}}).find("this site trains mlp"), std::string::npos);
   EXPECT_NE(refused({{"n_critic", ""}}).find("no hyperparameter 'n_critic'"), std::string::npos);

@@ -53,9 +53,16 @@ inline ClientOptions mixture_options(const std::filesystem::path& dir) {
 /// What the coordinator sends with its defaults (coordinator/coordinator.cc), for an mlp and a
 /// few local steps.
 inline std::map<std::string, std::string> default_hyperparameters() {
-  return {{"architecture", "mlp"}, {"federate", "both"},       {"local_steps", "3"},
-          {"batch_size", "64"},    {"lr_generator", "0.0002"}, {"lr_discriminator", "0.0002"},
-          {"beta1", "0.5"},        {"beta2", "0.999"},         {"loss", "ns"},
+  return {{"architecture", "mlp"},
+          {"federate", "both"},
+          {"local_steps", "3"},
+          {"batch_size", "64"},
+          {"optimizer", "adam"},
+          {"lr_generator", "0.0002"},
+          {"lr_discriminator", "0.0002"},
+          {"beta1", "0.5"},
+          {"beta2", "0.999"},
+          {"loss", "ns"},
           {"n_critic", "1"}};
 }
 

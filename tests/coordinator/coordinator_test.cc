@@ -56,6 +56,51 @@ TEST(Coordinator, CommitsTheExactWeightedMeanOfTheDeltas) {
   EXPECT_TRUE(updates[0].accepted && updates[1].accepted);
 }
 
+TEST(Coordinator, ServerAdamStepsTheWeightsAndAveragesTheRunningStatistics) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.model.architecture = "dcgan";  // has BatchNorm running statistics
+  options.training.optimizer = "sgd";
+  options.aggregation.server_optimizer = "adam";
+  options.aggregation.server_lr = 0.01;
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port(), 300);
+  FakeClient b(coordinator.io(), "site-2", coordinator.port(), 100);
+  auto task_a = a.wait_task();
+  auto task_b = b.wait_task();
+  ASSERT_TRUE(task_a && task_b);
+  EXPECT_EQ(task_a->task.hyperparameters().at("optimizer"), "sgd");
+  const Upload upload_a{make_delta(*task_a, [](size_t t, size_t i) { return wave(t, i, 1.0f); }),
+                        3};
+  const Upload upload_b{make_delta(*task_b, [](size_t t, size_t i) { return wave(t, i, -0.5f); }),
+                        1};
+  EXPECT_EQ(a.upload(*task_a, upload_a).code(), wire::STATUS_OK);
+  EXPECT_EQ(b.upload(*task_b, upload_b).code(), wire::STATUS_OK);
+  ASSERT_EQ(coordinator.wait_stopped(), 0);
+
+  const auto rounds = rounds_of(options);
+  ASSERT_EQ(rounds.size(), 1u);
+  const auto committed = committed_model(rounds[0], task_a->task.model());
+  const auto& manifest = task_a->task.model();
+  ASSERT_EQ(committed.size(), static_cast<size_t>(manifest.tensors_size()));
+  size_t statistics = 0;
+  for (size_t t = 0; t < committed.size(); ++t) {
+    const bool running =
+        manifest.tensors(static_cast<int>(t)).name().find(".running_") != std::string::npos;
+    statistics += running;
+    for (size_t i = 0; i < committed[t].size(); ++i) {
+      const double mean =
+          static_cast<float>((3.0 * upload_a.delta[t][i] + 1.0 * upload_b.delta[t][i]) / 4.0);
+      // Adam's first bias-corrected step is lr * d / (|d| + epsilon); statistics take the mean.
+      const double change = running ? mean : 0.01 * mean / (std::abs(mean) + 1e-8);
+      const double expected = static_cast<double>(task_a->model[t][i]) + change;
+      ASSERT_NEAR(committed[t][i], expected, 1e-6 * std::max(1.0, std::abs(expected)))
+          << manifest.tensors(static_cast<int>(t)).name() << "[" << i << "]";
+    }
+  }
+  EXPECT_EQ(statistics, 6u);  // running_mean and running_var of the DCGAN's three BatchNorms
+}
+
 TEST(Coordinator, DeadlineWithoutQuorumFailsTheAttemptAndRetriesIt) {
   TempDir dir;
   auto options = test_options(dir.path());

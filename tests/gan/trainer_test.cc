@@ -150,6 +150,43 @@ TEST(LocalTrainer, GradientClippingBoundsTheUpdate) {
   EXPECT_LT(max_change(1e-12), 0.01 * max_change(0.0));
 }
 
+TEST(LocalTrainer, SgdStepsAreTheLearningRateTimesTheClippedGradient) {
+  MlpGanOptions mlp;
+  mlp.generator_width = 32;
+  mlp.discriminator_width = 16;
+  TrainerOptions options;
+  options.optimizer = OptimizerKind::kSgd;
+  options.batch_size = 32;
+  options.generator_lr = 0.1;
+  options.discriminator_lr = 0.05;
+  // Far below the gradients' norms, so both are clipped to exactly this norm.
+  options.grad_clip_norm = 1e-3;
+  LocalTrainer trainer(make_mlp_gan(mlp, 1), options, torch::kCPU);
+  BatchSource data(torch::randn({64, 2}) * 10, torch::kCPU, 2);
+  auto change_norm = [](torch::nn::Module& net, const std::vector<torch::Tensor>& before) {
+    double squared = 0;
+    const auto after = net.parameters();
+    for (size_t i = 0; i < after.size(); ++i) {
+      squared += (after[i].detach() - before[i]).pow(2).sum().item<double>();
+    }
+    return std::sqrt(squared);
+  };
+  auto params = [](torch::nn::Module& net) {
+    std::vector<torch::Tensor> out;
+    for (const auto& p : net.parameters()) out.push_back(p.detach().clone());
+    return out;
+  };
+  const auto generator_before = params(*trainer.model().generator);
+  const auto discriminator_before = params(*trainer.model().discriminator);
+  trainer.step(data);
+  // Plain SGD moves by lr * gradient; Adam would move each weight by about lr.
+  EXPECT_NEAR(change_norm(*trainer.model().discriminator, discriminator_before), 0.05 * 1e-3, 1e-8);
+  EXPECT_NEAR(change_norm(*trainer.model().generator, generator_before), 0.1 * 1e-3, 1e-8);
+  EXPECT_EQ(parse_optimizer_kind("sgd"), OptimizerKind::kSgd);
+  EXPECT_EQ(optimizer_kind_name(parse_optimizer_kind("adam")), "adam");
+  EXPECT_THROW(parse_optimizer_kind("rmsprop"), GanError);
+}
+
 TEST(LocalTrainer, WganGpAndHingeTrainWithFiniteLosses) {
   for (auto loss : {LossKind::kWassersteinGp, LossKind::kHinge}) {
     TrainerOptions options;
