@@ -212,8 +212,18 @@ std::string Statement::column_text(int column) const {
 // Savepoint names nest like a stack, so one name serves every nesting depth.
 constexpr const char* kSavepoint = "fedgan_nested";
 
-Transaction::Transaction(Database& db) : db_(db), nested_(db.in_transaction()) {
-  db_.execute(nested_ ? fmt::format("SAVEPOINT {}", kSavepoint) : "BEGIN IMMEDIATE");
+Transaction::Transaction(Database& db, Durability durability)
+    : db_(db),
+      nested_(db.in_transaction()),
+      deferred_(!nested_ && durability == Durability::kDeferred) {
+  // SQLite refuses to change the safety level inside a transaction: set it before BEGIN.
+  if (deferred_) db_.execute("PRAGMA synchronous=NORMAL");
+  try {
+    db_.execute(nested_ ? fmt::format("SAVEPOINT {}", kSavepoint) : "BEGIN IMMEDIATE");
+  } catch (const StorageError&) {
+    restore_synchronous();
+    throw;
+  }
 }
 
 Transaction::~Transaction() {
@@ -221,16 +231,27 @@ Transaction::~Transaction() {
   // After some errors (SQLITE_FULL, SQLITE_IOERR) SQLite has already rolled the transaction back;
   // a second rollback would only fail. A failure here is not reported: the transaction is
   // abandoned either way, and a destructor must not throw.
-  if (!db_.in_transaction()) return;
-  const std::string sql =
-      nested_ ? fmt::format("ROLLBACK TO {0}; RELEASE {0}", kSavepoint) : std::string("ROLLBACK");
-  sqlite3_exec(db_.handle(), sql.c_str(), nullptr, nullptr, nullptr);
+  if (db_.in_transaction()) {
+    const std::string sql =
+        nested_ ? fmt::format("ROLLBACK TO {0}; RELEASE {0}", kSavepoint) : std::string("ROLLBACK");
+    sqlite3_exec(db_.handle(), sql.c_str(), nullptr, nullptr, nullptr);
+  }
+  restore_synchronous();
 }
 
 void Transaction::commit() {
   check(!done_, "transaction on {} committed twice", db_.path());
   db_.execute(nested_ ? fmt::format("RELEASE {}", kSavepoint) : "COMMIT");
   done_ = true;
+  if (deferred_) db_.execute("PRAGMA synchronous=FULL");
+}
+
+void Transaction::restore_synchronous() noexcept {
+  // Only on paths that are already failing (a constructor's or a destructor's), where a second
+  // error must not mask the first; commit() restores with a checked execute().
+  if (deferred_ && !db_.in_transaction()) {
+    sqlite3_exec(db_.handle(), "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+  }
 }
 
 }  // namespace fedgan::storage

@@ -28,10 +28,10 @@ class Statement;
 /// One SQLite connection (RAII). Opening a read-write database sets, and checks:
 ///  - `journal_mode=WAL`: readers (a user's sqlite3 shell) never block the coordinator's writes,
 ///    and a crash at any moment leaves the last committed transaction intact;
-///  - `synchronous=FULL`: every commit fsyncs the write-ahead log. NORMAL would survive a process
-///    crash too, but a power loss could undo the last commits; the coordinator announces round
-///    r+1 only after round r's row committed, so a commit that later vanishes would contradict what
-///    clients were told. The cost is one fsync per transaction, a few dozen per round;
+///  - `synchronous=FULL`: a commit fsyncs the write-ahead log, and with it every earlier commit
+///    (the log is appended to in order). A Transaction may defer its fsync (Durability::kDeferred:
+///    synchronous=NORMAL for that commit alone), which still survives a process crash; a power
+///    loss can undo it only until the next fsync'd commit;
 ///  - `foreign_keys=ON` (SQLite's default is off, per connection).
 /// `:memory:` and "" (a private temporary database) are accepted; they have no WAL.
 ///
@@ -130,14 +130,25 @@ class Statement {
   std::string sql_;
 };
 
+/// When a transaction's commit reaches the disk.
+enum class Durability {
+  /// The commit fsyncs the write-ahead log: durable when commit() returns.
+  kFsync,
+  /// No fsync (synchronous=NORMAL for this commit): survives a process crash, and a power loss
+  /// undoes it only until the connection's next fsync'd commit, which makes it durable. For
+  /// records that matter only once a later fsync'd commit refers to them (a round's accepted
+  /// updates, made durable by the round's commit).
+  kDeferred,
+};
+
 /// A write transaction (RAII): `BEGIN IMMEDIATE` on construction, so the write lock is taken up
 /// front and a commit cannot fail on a lock upgrade. Rolled back by the destructor (which never
 /// throws) unless commit() succeeded. Opened while another transaction is open on the same
 /// connection, it becomes a savepoint inside it: commit() releases the savepoint, destruction
-/// rolls back to it, and the outer transaction decides.
+/// rolls back to it, and the outer transaction decides (its durability too).
 class Transaction {
  public:
-  explicit Transaction(Database& db);
+  explicit Transaction(Database& db, Durability durability = Durability::kFsync);
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
@@ -146,8 +157,12 @@ class Transaction {
   void commit();
 
  private:
+  // Back to synchronous=FULL after a deferred transaction, committed or not.
+  void restore_synchronous() noexcept;
+
   Database& db_;  // owned by the caller, who keeps it alive for the transaction's lifetime
   bool nested_ = false;
+  bool deferred_ = false;
   bool done_ = false;
 };
 

@@ -153,7 +153,9 @@ RoundAttempt RunStore::begin_round(const std::string& run_id, int64_t round, dou
                                    int64_t clients_selected) {
   check(round >= 0 && clients_selected >= 0,
         "begin_round: round {} and clients_selected {} must be >= 0", round, clients_selected);
-  Transaction transaction(db_);
+  // Deferred: the attempt matters once it commits or fails, whose fsync makes this durable too.
+  // Should a power loss undo it, recovery simply finds no attempt to abort.
+  Transaction transaction(db_, Durability::kDeferred);
   check(history_.find_run(run_id).has_value(), "begin_round: unknown run '{}'", run_id);
   auto running =
       db_.prepare("SELECT round, attempt FROM rounds WHERE run_id = ? AND status = 'running'");
@@ -195,7 +197,9 @@ Round RunStore::running_round(int64_t round_id, std::string_view action) {
 
 int64_t RunStore::record_update(const Update& u) {
   check_update(u);
-  Transaction transaction(db_);
+  // An accepted update counts once its round commits, whose fsync makes it durable; a rejection
+  // is evidence of hostile or broken input and is fsync'd at once.
+  Transaction transaction(db_, u.accepted ? Durability::kDeferred : Durability::kFsync);
   const Round round = running_round(u.round_id, "record_update");
   const int64_t client_id = upsert_client(u.client, u.received_at);
   if (u.accepted) {

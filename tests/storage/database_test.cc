@@ -129,6 +129,39 @@ TEST(Transaction, CommitMakesChangesVisible) {
   EXPECT_EQ(reopened.query_int("SELECT count(*) FROM t"), 1);
 }
 
+TEST(Transaction, DeferredSkipsOnlyItsOwnFsyncAndRestoresFullSync) {
+  TempDir dir;
+  const std::string path = (dir / "a.db").string();
+  Database db(path);
+  db.execute("CREATE TABLE t (x INTEGER)");
+  {
+    Transaction deferred(db, Durability::kDeferred);
+    EXPECT_EQ(db.query_int("PRAGMA synchronous"), 1);  // NORMAL for this commit
+    db.execute("INSERT INTO t VALUES (1)");
+    deferred.commit();
+  }
+  EXPECT_EQ(db.query_int("PRAGMA synchronous"), 2);
+  Database reader(path, {});
+  EXPECT_EQ(reader.query_int("SELECT count(*) FROM t"), 1);  // committed, visible
+
+  {  // rolled back: nothing stays, and the connection is FULL again
+    Transaction deferred(db, Durability::kDeferred);
+    db.execute("INSERT INTO t VALUES (2)");
+  }
+  EXPECT_EQ(db.query_int("PRAGMA synchronous"), 2);
+  EXPECT_EQ(reader.query_int("SELECT count(*) FROM t"), 1);
+
+  {  // nested, the outer transaction decides: still FULL
+    Transaction outer(db);
+    Transaction inner(db, Durability::kDeferred);
+    EXPECT_EQ(db.query_int("PRAGMA synchronous"), 2);
+    db.execute("INSERT INTO t VALUES (3)");
+    inner.commit();
+    outer.commit();
+  }
+  EXPECT_EQ(reader.query_int("SELECT count(*) FROM t"), 2);
+}
+
 TEST(Transaction, AnExceptionMidwayLeavesNothingBehind) {
   Database db(":memory:");
   db.execute("CREATE TABLE t (v INTEGER NOT NULL)");
