@@ -139,13 +139,6 @@ torch::Device resolve(const std::string& device) {
   }
 }
 
-bool all_finite(const std::vector<torch::Tensor>& tensors) {
-  for (const auto& t : tensors) {
-    if (t.numel() > 0 && !torch::isfinite(t).all().item<bool>()) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 LocalRound::LocalRound(const ClientOptions& options, const LoadedData& data)
@@ -270,7 +263,7 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
     for (const auto& entry : gan::full_state(model_)) {
       if (entry.tensor.is_floating_point()) weights.push_back(entry.tensor.detach());
     }
-    report.diverged = !all_finite(weights) || !all_finite(delta_);
+    report.diverged = !gan::all_finite(weights) || !gan::all_finite(delta_);
   }
   if (report.diverged) {
     restore_last_good();

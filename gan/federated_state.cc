@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include <unordered_map>
 #include <unordered_set>
 
@@ -89,6 +91,14 @@ std::vector<NamedTensor> full_state(const GanModel& model) {
   append_tensors(*model.generator, kGeneratorPrefix, false, tensors);
   append_tensors(*model.discriminator, kDiscriminatorPrefix, false, tensors);
   return tensors;
+}
+
+bool all_finite(const std::vector<torch::Tensor>& tensors) {
+  for (const auto& t : tensors) {
+    if (t.numel() == 0 || !t.is_floating_point()) continue;
+    if (!std::isfinite(t.sum(torch::kFloat64).item<double>())) return false;
+  }
+  return true;
 }
 
 void load_full_state(const GanModel& model, const std::vector<NamedTensor>& state) {

@@ -64,6 +64,11 @@ std::vector<NamedTensor> federated_tensors(const GanModel& model, FederationScop
 /// above: what a checkpoint holds. Aliases the modules' memory, like federated_tensors.
 std::vector<NamedTensor> full_state(const GanModel& model);
 
+/// True when every value of every tensor in `tensors` is finite (non-floating tensors count as
+/// finite). One reduction per tensor, without a mask: its sum in double, which is finite exactly
+/// when every value is: a sum of float32 values (each below 2^128) cannot overflow a double.
+bool all_finite(const std::vector<torch::Tensor>& tensors);
+
 /// Copies `state` into the model's tensors in place (no reallocation, so views of the model stay
 /// valid), without recording autograd history. `state` must hold exactly the names of
 /// full_state(model), in any order, each with the model's dtype and shape and, for floating-point

@@ -274,5 +274,18 @@ TEST(FederationScopeNames, ParseAndName) {
   EXPECT_THROW(parse_federation_scope(""), GanError);
 }
 
+TEST(AllFinite, FindsANanOrInfinityAnywhereAndNeverOverflows) {
+  const auto big = torch::full({1000}, std::numeric_limits<float>::max());
+  EXPECT_TRUE(
+      all_finite({torch::zeros({3}), big, torch::empty({0}), torch::ones({2}, torch::kLong)}));
+  for (const float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity()}) {
+    auto tensor = torch::randn({7, 5});
+    tensor[6][4] = bad;
+    EXPECT_FALSE(all_finite({torch::zeros({3}), tensor})) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace fedgan::gan
