@@ -1,6 +1,7 @@
 #include "client/config_file.h"
 
 #include "client/error.h"
+#include "client/options.h"
 #include "tests/client/test_support.h"
 
 #include <gtest/gtest.h>
@@ -168,6 +169,17 @@ TEST_F(ConfigFile, UsageErrorsExitWithTwo) {
     EXPECT_EQ(*line.exit_code, 2);
     EXPECT_FALSE(line.message.empty());
   }
+}
+
+TEST(ExampleConfigs, EveryExampleClientConfigLoadsAndValidates) {
+  size_t examples = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(FEDGAN_SOURCE_DIR) / "examples")) {
+    const auto file = entry.path() / "client.toml";
+    if (!fs::exists(file)) continue;
+    ++examples;
+    EXPECT_NO_THROW(validate(load_config_file(file))) << file;
+  }
+  EXPECT_GE(examples, 2u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "coordinator/config_file.h"
 
 #include "coordinator/error.h"
+#include "coordinator/options.h"
 
 #include <gtest/gtest.h>
 
@@ -490,6 +491,18 @@ TEST(ConfigJson, QuotesStrings) {
   EXPECT_EQ(json_quote("\xc3\xa9"), "\"\xc3\xa9\"");                   // é passes through
   EXPECT_EQ(json_quote("\xc3"), "\"\\ufffd\"");                        // truncated sequence
   EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
+}
+
+TEST(ExampleConfigs, EveryExampleCoordinatorConfigLoadsAndValidates) {
+  size_t examples = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(FEDGAN_SOURCE_DIR) / "examples")) {
+    const auto file = entry.path() / "coordinator.toml";
+    if (!std::filesystem::exists(file)) continue;
+    ++examples;
+    EXPECT_NO_THROW(validate(load_config_file(file))) << file;
+  }
+  EXPECT_GE(examples, 2u);
 }
 
 }  // namespace
