@@ -3,7 +3,9 @@
 // clients leaving, and one test per rejection reason proving the aggregate is unchanged.
 
 #include "coordinator/coordinator.h"
+#include "coordinator/global_model.h"
 #include "storage/checkpoint_store.h"
+#include "storage/database.h"
 #include "storage/history.h"
 #include "storage/schema.h"
 #include "tests/coordinator/fake_client.h"
@@ -99,6 +101,32 @@ TEST(Coordinator, ServerAdamStepsTheWeightsAndAveragesTheRunningStatistics) {
     }
   }
   EXPECT_EQ(statistics, 6u);  // running_mean and running_var of the DCGAN's three BatchNorms
+}
+
+TEST(Coordinator, AGlobalModelTheCodecCannotCarryStopsTheRunWithTheReason) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.model.codec = "fp16";
+  // Finite, so the checkpoint loads, but beyond fp16's largest value (65504): no round can send it.
+  auto state = GlobalModel(options.model).state_dict();
+  auto weight = state["generator.net.0.weight"].clone();
+  weight.view(-1)[0] = 1e6f;
+  state["generator.net.0.weight"] = weight;
+  const storage::CheckpointStore init_store(dir.path() / "init");
+  options.model.init_checkpoint = init_store.write(1, state).path;
+
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port(), 300);
+  FakeClient b(coordinator.io(), "site-2", coordinator.port(), 100);
+  ASSERT_EQ(coordinator.wait_stopped(), 1);
+  EXPECT_TRUE(rounds_of(options).empty());  // refused before the attempt began
+  storage::DatabaseOptions read_only;
+  read_only.read_only = true;
+  storage::Database db(options.storage.database.string(), read_only);
+  auto stopped = db.prepare("SELECT message FROM events WHERE kind = 'coordinator_stopped'");
+  ASSERT_TRUE(stopped.step());
+  EXPECT_THAT(stopped.column<std::string>(0), HasSubstr("the global model cannot be sent"));
+  EXPECT_THAT(stopped.column<std::string>(0), HasSubstr("generator.net.0.weight"));
 }
 
 TEST(Coordinator, DeadlineWithoutQuorumFailsTheAttemptAndRetriesIt) {
