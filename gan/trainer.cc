@@ -6,6 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace fedgan::gan {
@@ -106,7 +107,8 @@ torch::Tensor LocalTrainer::maybe_augment(const torch::Tensor& images) {
   return diff_augment(images, options_.augment_options, gen_);
 }
 
-LocalTrainer::CriticResult LocalTrainer::critic_update(BatchSource& data, bool keep_fakes) {
+LocalTrainer::CriticResult LocalTrainer::critic_update(BatchSource& data, bool keep_fakes,
+                                                       bool measure_generator) {
   const int k = options_.accumulation_steps;
   const int64_t micro = options_.batch_size / k;
   const auto real = data.next(options_.batch_size);
@@ -125,8 +127,13 @@ LocalTrainer::CriticResult LocalTrainer::critic_update(BatchSource& data, bool k
     }
     const auto real_in = maybe_augment(real.narrow(0, i * micro, micro));
     const auto fake_in = maybe_augment(fake.detach());
-    auto loss = discriminator_loss(options_.loss, model_.discriminator->forward(real_in),
-                                   model_.discriminator->forward(fake_in));
+    const auto fake_logits = model_.discriminator->forward(fake_in);
+    auto loss =
+        discriminator_loss(options_.loss, model_.discriminator->forward(real_in), fake_logits);
+    if (measure_generator) {
+      result.generator_loss +=
+          generator_loss(options_.loss, fake_logits.detach()).item<double>() / k;
+    }
     if (options_.loss == LossKind::kWassersteinGp) {
       const auto penalty = gradient_penalty(
           [this](const torch::Tensor& x) { return model_.discriminator->forward(x); }, real_in,
@@ -142,39 +149,71 @@ LocalTrainer::CriticResult LocalTrainer::critic_update(BatchSource& data, bool k
   return result;
 }
 
-double LocalTrainer::generator_update() {
+// Without a preceding critic update (a generator-only step) the fakes are generated here; with
+// `measure_discriminator_on`, D's loss on a real batch and these fakes is measured, without a
+// gradient, for the step's report.
+LocalTrainer::GeneratorResult LocalTrainer::generator_update(
+    BatchSource* measure_discriminator_on) {
   const int k = options_.accumulation_steps;
+  const int64_t micro = options_.batch_size / k;
+  if (fakes_.empty()) {
+    const auto latent = draw_latent(options_.batch_size);
+    for (int i = 0; i < k; ++i) {
+      fakes_.push_back(model_.generator->forward(latent.narrow(0, i * micro, micro)));
+    }
+  }
   check(static_cast<int>(fakes_.size()) == k, "generator update without a critic update's fakes");
   const std::vector<torch::Tensor> fakes = std::move(fakes_);
   fakes_.clear();
+  const torch::Tensor real = measure_discriminator_on
+                                 ? measure_discriminator_on->next(options_.batch_size)
+                                 : torch::Tensor();
   clear_gradients(*model_.generator);
-  double total = 0;
+  GeneratorResult result;
   {
     const FreezeGuard frozen(*model_.discriminator);
     for (int i = 0; i < k; ++i) {
       const auto logits = model_.discriminator->forward(maybe_augment(fakes[i]));
       auto loss = generator_loss(options_.loss, logits);
       (loss / k).backward();
-      total += loss.item<double>() / k;
+      result.loss += loss.item<double>() / k;
+      if (real.defined()) {
+        const torch::NoGradGuard no_grad;
+        const auto real_logits =
+            model_.discriminator->forward(maybe_augment(real.narrow(0, i * micro, micro)));
+        result.discriminator_loss +=
+            discriminator_loss(options_.loss, real_logits, logits.detach()).item<double>() / k;
+      }
     }
   }
   clip_gradients(*model_.generator, options_.grad_clip_norm);
   generator_opt_->step();
-  return total;
+  return result;
 }
 
-StepStats LocalTrainer::step(BatchSource& data) {
+StepStats LocalTrainer::step(BatchSource& data, TrainedNetworks networks) {
   const auto start = std::chrono::steady_clock::now();
   StepStats stats;
-  for (int c = 0; c < options_.n_critic; ++c) {
-    const auto critic = critic_update(data, /*keep_fakes=*/c + 1 == options_.n_critic);
-    stats.discriminator_loss += critic.loss / options_.n_critic;
-    stats.gradient_penalty += critic.penalty / options_.n_critic;
+  fakes_.clear();
+  const int critic_updates = networks == TrainedNetworks::kGenerator ? 0 : options_.n_critic;
+  for (int c = 0; c < critic_updates; ++c) {
+    const bool last = c + 1 == critic_updates;
+    const bool discriminator_only = networks == TrainedNetworks::kDiscriminator;
+    const auto critic = critic_update(data, /*keep_fakes=*/last && !discriminator_only,
+                                      /*measure_generator=*/last && discriminator_only);
+    stats.discriminator_loss += critic.loss / critic_updates;
+    stats.gradient_penalty += critic.penalty / critic_updates;
+    if (last) stats.generator_loss = critic.generator_loss;
   }
-  stats.generator_loss = generator_update();
+  if (networks != TrainedNetworks::kDiscriminator) {
+    const bool generator_only = networks == TrainedNetworks::kGenerator;
+    const auto generator = generator_update(generator_only ? &data : nullptr);
+    stats.generator_loss = generator.loss;
+    if (generator_only) stats.discriminator_loss = generator.discriminator_loss;
+  }
   stats.step = ++steps_;
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double samples = static_cast<double>(options_.n_critic) * options_.batch_size;
+  const double samples = static_cast<double>(std::max(critic_updates, 1)) * options_.batch_size;
   stats.samples_per_second = stats.seconds > 0 ? samples / stats.seconds : 0.0;
   return stats;
 }

@@ -4,6 +4,7 @@
 #include "gan/batch_source.h"
 #include "gan/losses.h"
 #include "gan/models/gan_model.h"
+#include "gan/trained_networks.h"
 
 #include <torch/optim/optimizer.h>
 
@@ -64,16 +65,22 @@ struct StepStats {
 };
 
 /// Trains a GanModel locally: each step() runs n_critic discriminator updates then one generator
-/// update, with the configured optimizer (Adam or SGD) for both. The fake batch of the last critic
-/// update is reused (through its autograd graph) for the generator update, as the reference DCGAN
-/// training loop does, and D's parameters are frozen during the generator's backward pass so no
-/// gradient is computed for them. With the same seeds on the CPU two trainers produce bit-identical
-/// weights. Not thread-safe; the model must not be used elsewhere while a step runs.
+/// update (or only one of the two, see TrainedNetworks), with the configured optimizer (Adam or
+/// SGD) for both. The fake batch of the last critic update is reused (through its autograd graph)
+/// for the generator update, as the reference DCGAN training loop does, and D's parameters are
+/// frozen during the generator's backward pass so no gradient is computed for them. With the same
+/// seeds on the CPU two trainers produce bit-identical weights. Not thread-safe; the model must not
+/// be used elsewhere while a step runs.
 class LocalTrainer {
  public:
   LocalTrainer(GanModel model, const TrainerOptions& options, const torch::Device& device);
 
-  StepStats step(BatchSource& data);
+  /// One training step. With kDiscriminator the reported generator loss is the generator's loss
+  /// against the discriminator before its last update, from that update's fake logits; with
+  /// kGenerator the reported discriminator loss is measured without a step on a real batch and
+  /// the generator update's fakes (penalty excluded). Both come from forward passes the step runs
+  /// anyway, except the real batch of a kGenerator step.
+  StepStats step(BatchSource& data, TrainedNetworks networks = TrainedNetworks::kBoth);
 
   /// Restarts the random draws (latents, augmentation, penalty interpolation) from `seed`,
   /// keeping the optimizers' state: a federated site calls it at the start of each round.
@@ -92,9 +99,14 @@ class LocalTrainer {
   struct CriticResult {
     double loss = 0;
     double penalty = 0;
+    double generator_loss = 0;  // of the fake logits before D's step, when asked for
   };
-  CriticResult critic_update(BatchSource& data, bool keep_fakes);
-  double generator_update();
+  struct GeneratorResult {
+    double loss = 0;
+    double discriminator_loss = 0;  // measured only by a generator-only step
+  };
+  CriticResult critic_update(BatchSource& data, bool keep_fakes, bool measure_generator);
+  GeneratorResult generator_update(BatchSource* measure_discriminator_on);
   torch::Tensor draw_latent(int64_t count);
   torch::Tensor draw_uniform(int64_t count);
   torch::Tensor maybe_augment(const torch::Tensor& images);

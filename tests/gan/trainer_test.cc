@@ -92,6 +92,46 @@ TEST(LocalTrainer, StepChangesBothNetworksAndReportsFiniteLossesAndThroughput) {
   for (const auto& p : trainer.model().discriminator->parameters()) EXPECT_TRUE(p.requires_grad());
 }
 
+TEST(LocalTrainer, AOneNetworkStepLeavesTheOtherNetworksWeightsExactlyAsTheyWere) {
+  TrainerOptions options;
+  options.batch_size = 16;
+  options.n_critic = 2;
+  LocalTrainer trainer(make_dcgan(small_dcgan(), 1), options, torch::kCPU);
+  // Two batches per epoch.
+  BatchSource data(random_images(32, 2), torch::kCPU, 3);
+  auto params = [](torch::nn::Module& net) {
+    std::vector<torch::Tensor> out;
+    for (const auto& p : net.parameters()) out.push_back(p.detach().clone());
+    return out;
+  };
+  auto& generator = *trainer.model().generator;
+  auto& discriminator = *trainer.model().discriminator;
+
+  auto g_before = params(generator);
+  auto d_before = params(discriminator);
+  const auto d_step = trainer.step(data, TrainedNetworks::kDiscriminator);
+  EXPECT_TRUE(all_equal(params(generator), g_before));
+  EXPECT_FALSE(all_equal(params(discriminator), d_before));
+  EXPECT_EQ(data.epochs_started(), 1);  // n_critic real batches
+  EXPECT_TRUE(std::isfinite(d_step.discriminator_loss));
+  EXPECT_GT(d_step.generator_loss, 0);  // non-saturating loss of D's fake logits
+
+  g_before = params(generator);
+  d_before = params(discriminator);
+  const auto g_step = trainer.step(data, TrainedNetworks::kGenerator);
+  EXPECT_FALSE(all_equal(params(generator), g_before));
+  EXPECT_TRUE(all_equal(params(discriminator), d_before));
+  EXPECT_GT(g_step.generator_loss, 0);
+  EXPECT_GT(g_step.discriminator_loss, 0);  // measured on one real batch, without a step
+  EXPECT_EQ(g_step.step, 2);
+  for (const auto& p : discriminator.parameters()) EXPECT_TRUE(p.requires_grad());
+
+  EXPECT_EQ(parse_trained_networks("generator"), TrainedNetworks::kGenerator);
+  EXPECT_EQ(trained_networks_name(parse_trained_networks("discriminator")), "discriminator");
+  EXPECT_EQ(trained_networks_name(TrainedNetworks::kBoth), "both");
+  EXPECT_THROW(parse_trained_networks("critic"), GanError);
+}
+
 TEST(LocalTrainer, EachStepRunsNCriticDiscriminatorUpdates) {
   TrainerOptions options;
   options.batch_size = 8;
