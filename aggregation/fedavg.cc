@@ -94,9 +94,17 @@ void StreamingFedAvg::aggregate_into(const MutableViews& out) const {
 }
 
 void StreamingFedAvg::apply_to(const MutableViews& global) const {
+  apply_to(global, std::vector<bool>(layout_.num_tensors(), true));
+}
+
+void StreamingFedAvg::apply_to(const MutableViews& global, const std::vector<bool>& moving) const {
   check_views(layout_, global, "global model");
+  check(moving.size() == layout_.num_tensors(),
+        "the moving mask has {} entries for a layout of {} tensors", moving.size(),
+        layout_.num_tensors());
   check(num_updates_ > 0, "no update was added: the global model cannot be moved");
   for (size_t t = 0; t < global.size(); ++t) {
+    if (!moving[t]) continue;
     add_scaled_mean(global[t], sum_.data() + offsets_[t], layout_.tensors[t].size, total_weight_,
                     options_.server_lr);
   }

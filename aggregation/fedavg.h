@@ -66,6 +66,9 @@ class StreamingFedAvg final : public Aggregator {
   void aggregate_into(const MutableViews& out) const override;
   /// global = global + server_lr * (sum / total_weight), in double, rounded once to float.
   void apply_to(const MutableViews& global) const override;
+  /// The same for the tensors whose `moving` entry is true; the others stay as they are (their
+  /// mean is discarded). `moving` has one entry per tensor of the layout.
+  void apply_to(const MutableViews& global, const std::vector<bool>& moving) const;
 
   void reset() override;
 

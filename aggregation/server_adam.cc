@@ -71,21 +71,35 @@ ServerAdam::ServerAdam(ModelLayout layout, std::vector<bool> adaptive, ServerAda
   }
   m_.assign(offset, 0.0);
   v_.assign(offset, 0.0);
+  tensor_steps_.assign(layout_.num_tensors(), 0);
 }
 
 double ServerAdam::step(const ConstViews& mean, const MutableViews& global) {
+  return step(mean, global, std::vector<bool>(layout_.num_tensors(), true));
+}
+
+double ServerAdam::step(const ConstViews& mean, const MutableViews& global,
+                        const std::vector<bool>& moving) {
   check_views(layout_, mean, "mean delta");
   check_views(layout_, global, "global model");
-  const double t = static_cast<double>(steps_ + 1);
-  const AdamScalars scalars{options_.beta1, options_.beta2,
-                            options_.lr / (1.0 - std::pow(options_.beta1, t)),
-                            1.0 / (1.0 - std::pow(options_.beta2, t)), options_.epsilon};
+  check(moving.size() == layout_.num_tensors(),
+        "the moving mask has {} entries for a layout of {} tensors", moving.size(),
+        layout_.num_tensors());
   double squared = 0.0;
   for (size_t k = 0; k < layout_.num_tensors(); ++k) {
+    if (!moving[k]) continue;
     const size_t size = layout_.tensors[k].size;
-    squared += adaptive_[k] ? adam_update(global[k], mean[k], m_.data() + offsets_[k],
-                                          v_.data() + offsets_[k], size, scalars)
-                            : add_mean(global[k], mean[k], size);
+    if (!adaptive_[k]) {
+      squared += add_mean(global[k], mean[k], size);
+    } else {
+      const double t = static_cast<double>(tensor_steps_[k] + 1);
+      const AdamScalars scalars{options_.beta1, options_.beta2,
+                                options_.lr / (1.0 - std::pow(options_.beta1, t)),
+                                1.0 / (1.0 - std::pow(options_.beta2, t)), options_.epsilon};
+      squared += adam_update(global[k], mean[k], m_.data() + offsets_[k], v_.data() + offsets_[k],
+                             size, scalars);
+    }
+    ++tensor_steps_[k];
   }
   ++steps_;
   return std::sqrt(squared);
@@ -94,6 +108,7 @@ double ServerAdam::step(const ConstViews& mean, const MutableViews& global) {
 void ServerAdam::reset() {
   std::fill(m_.begin(), m_.end(), 0.0);
   std::fill(v_.begin(), v_.end(), 0.0);
+  std::fill(tensor_steps_.begin(), tensor_steps_.end(), 0);
   steps_ = 0;
 }
 

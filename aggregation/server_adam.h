@@ -34,6 +34,11 @@ void validate(const ServerAdamOptions& options);
 ///
 /// Tensors marked non-adaptive (BatchNorm running statistics, which are averages rather than
 /// weights descending a loss) skip Adam: global += d, so they become the mean of the sites'.
+/// A step may move only some tensors (`moving`): the others keep their values and their moments,
+/// and each tensor's bias correction counts the steps that moved it. A federation that alternates
+/// discriminator and generator rounds steps each network only in its own rounds, which is then
+/// centralized Adam on each network.
+///
 /// Moments are kept in double, 16 bytes per parameter. Not thread-safe.
 class ServerAdam {
  public:
@@ -46,9 +51,14 @@ class ServerAdam {
   /// AggregationError for views that do not match the layout; the model and moments are then
   /// untouched.
   double step(const ConstViews& mean, const MutableViews& global);
+  /// The same for the tensors whose `moving` entry is true (one entry per tensor of the layout);
+  /// the others, model and moments, stay as they are and their mean is discarded.
+  double step(const ConstViews& mean, const MutableViews& global, const std::vector<bool>& moving);
 
   /// Steps taken since construction or reset().
   int64_t steps() const { return steps_; }
+  /// Steps that moved tensor `index` (of the layout) since construction or reset().
+  int64_t tensor_steps(size_t index) const { return tensor_steps_.at(index); }
   const ServerAdamOptions& options() const { return options_; }
   const ModelLayout& layout() const { return layout_; }
 
@@ -62,6 +72,7 @@ class ServerAdam {
   std::vector<size_t> offsets_;  // where each tensor starts in m_ and v_
   std::vector<double> m_;
   std::vector<double> v_;
+  std::vector<int64_t> tensor_steps_;  // per tensor: its own bias-correction step count
   int64_t steps_ = 0;
 };
 

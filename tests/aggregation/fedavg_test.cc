@@ -113,6 +113,19 @@ TEST(StreamingFedAvg, ApplyAddsTheMeanScaledByTheServerLearningRate) {
   EXPECT_EQ(global.values[1][0], static_cast<float>(-1.0 + 0.5 * (6.0 / 10)));
 }
 
+TEST(StreamingFedAvg, ApplyMovesOnlyTheTensorsOfTheMovingMask) {
+  StreamingFedAvg fedavg(kLayout, FedAvgOptions{});
+  add_three(fedavg);
+  Tensors global{{{1.0f, 2.0f, 3.0f}, {-1.0f, 0.5f}}};
+  fedavg.apply_to(global.mutable_views(), {false, true});
+  // "w" keeps its values; "b" += {0.6, 0}.
+  EXPECT_EQ(global.values[0], (std::vector<float>{1.0f, 2.0f, 3.0f}));
+  EXPECT_EQ(global.values[1][0], static_cast<float>(-1.0 + 6.0 / 10));
+  EXPECT_EQ(global.values[1][1], 0.5f);
+  EXPECT_TRUE(contains(error_message([&] { fedavg.apply_to(global.mutable_views(), {true}); }),
+                       "moving mask"));
+}
+
 TEST(StreamingFedAvg, ServerLearningRateOneMovesTheModelToTheMeanOfTheLocalModels) {
   StreamingFedAvg fedavg(kLayout, FedAvgOptions{});
   Tensors global{{{1.0f, 2.0f, 3.0f}, {-1.0f, 0.5f}}};

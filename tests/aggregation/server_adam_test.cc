@@ -93,6 +93,39 @@ TEST(ServerAdam, MismatchedViewsLeaveModelAndMomentsUntouched) {
   EXPECT_FLOAT_EQ(global.values[0][0], 0.4f);
 }
 
+TEST(ServerAdam, AStepMovesOnlyTheMovingTensorsAndEachCountsItsOwnSteps) {
+  // "g" and "d" stand for two networks stepped in alternate rounds.
+  const ModelLayout layout{{{"g", 1}, {"d", 1}, {"bn", 1}}};
+  ServerAdam adam(layout, {true, true, false}, hand_options());
+  Tensors global{{{0.0f}, {0.0f}, {2.0f}}};
+  const Tensors d{{{1.0f}, {1.0f}, {0.5f}}};
+
+  // Only "d" and the running statistic move. As step 1 of the hand computation: 0.4.
+  const double norm = adam.step(d.views(), global.mutable_views(), {false, true, true});
+  EXPECT_EQ(global.values[0][0], 0.0f);
+  EXPECT_FLOAT_EQ(global.values[1][0], 0.4f);
+  EXPECT_FLOAT_EQ(global.values[2][0], 2.5f);
+  EXPECT_NEAR(norm, std::sqrt(0.16 + 0.25), 1e-12);
+  EXPECT_EQ(adam.tensor_steps(0), 0);
+  EXPECT_EQ(adam.tensor_steps(1), 1);
+
+  // "g" takes its first step (bias correction for t = 1, moments fresh): 0.4 again.
+  adam.step(d.views(), global.mutable_views(), {true, false, false});
+  EXPECT_FLOAT_EQ(global.values[0][0], 0.4f);
+  EXPECT_FLOAT_EQ(global.values[1][0], 0.4f);
+  EXPECT_FLOAT_EQ(global.values[2][0], 2.5f);
+
+  // "d" takes its second step: m = 0.75, v = 0.4375, step size 2/3, v_hat = 1, change 0.4.
+  adam.step(d.views(), global.mutable_views(), {false, true, false});
+  EXPECT_FLOAT_EQ(global.values[1][0], 0.8f);
+  EXPECT_EQ(adam.steps(), 3);
+  EXPECT_EQ(adam.tensor_steps(0), 1);
+  EXPECT_EQ(adam.tensor_steps(1), 2);
+  EXPECT_TRUE(contains(error_message([&] { adam.step(d.views(), global.mutable_views(), {true}); }),
+                       "moving mask"));
+  EXPECT_EQ(adam.steps(), 3);
+}
+
 TEST(ServerAdam, RejectsInvalidOptionsAndMasks) {
   auto with = [](auto change) {
     ServerAdamOptions options;
