@@ -10,7 +10,9 @@
 # Environment: FEDGAN_BUILD_DIR (build), FEDGAN_DEVICE (auto), FEDGAN_THREADS (torch threads
 # per process, 1), FEDGAN_FASHION_MNIST_DIR, FEDGAN_CACHE_DIR (evaluation classifier cache,
 # BUILD/cache), FEDGAN_QUALITY_OUT (output directory, out/bench/quality-DATASET),
-# FEDGAN_COORDINATOR_FLAGS (more coordinator flags, e.g. "--aggregation.server_lr 2").
+# FEDGAN_COORDINATOR_FLAGS (more coordinator flags, e.g. "--aggregation.server_lr 2"). With
+# "--training.networks alternate" among them only the discriminator rounds (every other one) read
+# training data, so the centralized run gets half the steps.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -45,7 +47,10 @@ esac
 shift $(($# >= 3 ? 3 : 2))
 seeds=("$@")
 ((${#seeds[@]})) || seeds=(1)
-steps=$((rounds * local_steps * sites))
+data_rounds=$rounds
+[[ " ${FEDGAN_COORDINATOR_FLAGS:-} " == *" --training.networks alternate "* ]] &&
+  data_rounds=$((rounds / 2))
+steps=$((data_rounds * local_steps * sites))
 out_root="${FEDGAN_QUALITY_OUT:-out/bench/quality-$dataset}"
 mkdir -p "$out_root"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
@@ -70,14 +75,15 @@ for seed in "${seeds[@]}"; do
   echo "seed $seed: $(($(date +%s) - started)) s" >&2
 done
 
-python3 - "$dataset" "$out_root" "$rounds" "$local_steps" "$sites" "${seeds[@]}" <<'PY'
+python3 - "$dataset" "$out_root" "$rounds" "$local_steps" "$sites" "$data_rounds" "${seeds[@]}" <<'PY'
 import json, sqlite3, sys
-dataset, root, rounds, local_steps, sites = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
-seeds = sys.argv[6:]
+dataset, root = sys.argv[1], sys.argv[2]
+rounds, local_steps, sites, data_rounds = map(int, sys.argv[3:7])
+seeds = sys.argv[7:]
 batch = 64 if dataset == "fashion-mnist" else 100
-steps = rounds * local_steps * sites
-print(f"{dataset}: {sites} sites x {rounds} rounds x {local_steps} local steps = {steps} steps of "
-      f"batch {batch} ({steps * batch:,} sample visits) in both runs")
+steps = data_rounds * local_steps * sites
+print(f"{dataset}: {sites} sites x {data_rounds} rounds reading data x {local_steps} local steps "
+      f"= {steps} steps of batch {batch} ({steps * batch:,} sample visits) in both runs")
 image = dataset == "fashion-mnist"
 if image:
     print("| seed | run | classifier-FID | classes >= 1% | class KL to uniform |")

@@ -23,8 +23,8 @@ namespace {
 // Every hyperparameter a task carries (coordinator/coordinator.cc sends exactly these). A task
 // with another key is refused rather than trained while ignoring what the key asks for.
 constexpr const char* kKnownHyperparameters[] = {
-    "architecture",     "federate", "local_steps", "batch_size", "optimizer", "lr_generator",
-    "lr_discriminator", "beta1",    "beta2",       "loss",       "n_critic"};
+    "architecture", "federate",         "networks", "local_steps", "batch_size", "optimizer",
+    "lr_generator", "lr_discriminator", "beta1",    "beta2",       "loss",       "n_critic"};
 
 constexpr uint32_t kAcceptedCodecs = (1u << wire::CODEC_FP32) | (1u << wire::CODEC_FP16);
 
@@ -79,6 +79,7 @@ TaskPlan plan_training(const Hyperparameters& h, const LimitsOptions& limits, in
     plan.scope = gan::parse_federation_scope(h.text("federate"));
     plan.trainer.loss = gan::parse_loss_kind(h.text("loss"));
     plan.trainer.optimizer = gan::parse_optimizer_kind(h.text("optimizer"));
+    plan.networks = gan::parse_trained_networks(h.text("networks"));
   } catch (const gan::GanError& error) {
     throw ClientError(fmt::format("the task's hyperparameters: {}", error.what()));
   }
@@ -233,7 +234,7 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
   double generator_sum = 0, discriminator_sum = 0;
   for (int64_t i = 0; i < plan.local_steps; ++i) {
     if (hooks.interrupted && hooks.interrupted()) break;
-    const gan::StepStats stats = trainer.step(*batches_);
+    const gan::StepStats stats = trainer.step(*batches_, plan.networks);
     if (!std::isfinite(stats.generator_loss) || !std::isfinite(stats.discriminator_loss)) {
       report.diverged = true;
       break;

@@ -28,6 +28,8 @@ struct TaskPlan {
   /// Codec of the model download, and of the delta upload.
   wire::Codec codec = wire::CODEC_FP32;
   int64_t local_steps = 0;
+  /// Which networks each local step updates (the task's "networks").
+  gan::TrainedNetworks networks = gan::TrainedNetworks::kBoth;
   gan::TrainerOptions trainer;
 };
 

@@ -88,6 +88,8 @@ void for_each_field(Options& o, Visitor&& visit) {
   visit("training", "beta2", tr.beta2, "Adam beta2, in [0, 1)");
   visit("training", "loss", tr.loss, "GAN loss: ns (non-saturating), hinge or wgan-gp");
   visit("training", "n_critic", tr.n_critic, "Discriminator updates per generator update");
+  visit("training", "networks", tr.networks,
+        "Networks a round trains: both, or alternate (odd rounds D only, even rounds G only)");
   auto& a = o.aggregation;
   visit("aggregation", "weighting", a.weighting,
         "Update weights: samples (reported sample count) or uniform");

@@ -89,9 +89,11 @@ std::optional<double> metric(const wire::UpdateHeader& header, const std::string
   return found->second;
 }
 
-std::map<std::string, std::string> hyperparameters(const CoordinatorOptions& options) {
+std::map<std::string, std::string> hyperparameters(const CoordinatorOptions& options,
+                                                   int64_t round) {
   const auto& t = options.training;
   return {{"architecture", options.model.architecture},
+          {"networks", gan::trained_networks_name(networks_of_round(t, round))},
           {"federate", options.model.federate},
           {"local_steps", std::to_string(t.local_steps)},
           {"batch_size", std::to_string(t.batch_size)},
@@ -508,8 +510,12 @@ void Coordinator::Impl::start_round() {
                               {},
                               {},
                               phases});
-  fmt::print("round {} attempt {}: {} of {} connected clients selected, quorum {}\n", round,
-             attempt.attempt, selected.size(), connected.size(), round_->quorum);
+  const auto networks = networks_of_round(options_.training, round);
+  fmt::print("round {} attempt {}: {} of {} connected clients selected, quorum {}{}\n", round,
+             attempt.attempt, selected.size(), connected.size(), round_->quorum,
+             networks == gan::TrainedNetworks::kBoth
+                 ? ""
+                 : fmt::format(", trains the {} only", gan::trained_networks_name(networks)));
   std::fflush(stdout);
 
   std::optional<PhaseTimer> dispatch(round_->phases.dispatch);
@@ -523,7 +529,7 @@ void Coordinator::Impl::start_round() {
     task.set_round(static_cast<uint64_t>(round));
     task.set_nonce(nonces[identity]);
     task.set_deadline_unix_ms(deadline_ms);
-    for (const auto& [key, value] : hyperparameters(options_)) {
+    for (const auto& [key, value] : hyperparameters(options_, round)) {
       (*task.mutable_hyperparameters())[key] = value;
     }
     try {
@@ -572,12 +578,15 @@ void Coordinator::Impl::commit_round() {
   std::optional<PhaseTimer> aggregation_timer(phases.aggregation);
   DeltaBuffer mean(model_);
   round.fedavg.aggregate_into(mean.mutable_views());
+  const auto networks = networks_of_round(options_.training, round.attempt.round);
+  const std::vector<bool> moving = model_.moving_mask(networks);
   double aggregate_norm = 0;
   if (server_adam_) {
-    aggregate_norm = server_adam_->step(mean.views(), model_.mutable_views());
+    aggregate_norm = server_adam_->step(mean.views(), model_.mutable_views(), moving);
   } else {
+    mean.zero_where_not(moving);
     aggregate_norm = options_.aggregation.server_lr * aggregation::l2_norm(layout, mean.views());
-    round.fedavg.apply_to(model_.mutable_views());
+    round.fedavg.apply_to(model_.mutable_views(), moving);
   }
   aggregation_timer.reset();
 
@@ -585,9 +594,10 @@ void Coordinator::Impl::commit_round() {
   const auto checkpoint = checkpoints_.write(round.attempt.round, model_.state_dict());
   checkpoint_timer.reset();
   const double seconds = std::chrono::duration<double>(Clock::now() - round.started).count();
-  std::string metrics =
-      fmt::format("{{\"updates\": {}, \"total_weight\": {:.9g}, \"seconds\": {:.6g}",
-                  round.fedavg.num_updates(), round.fedavg.total_weight(), seconds);
+  std::string metrics = fmt::format(
+      "{{\"updates\": {}, \"total_weight\": {:.9g}, \"seconds\": {:.6g}, \"networks\": \"{}\"",
+      round.fedavg.num_updates(), round.fedavg.total_weight(), seconds,
+      gan::trained_networks_name(networks));
   for (const auto& [key, sum] : round.loss_sums) {
     metrics +=
         fmt::format(", \"{}\": {:.9g}", key, sum / static_cast<double>(round.loss_counts[key]));

@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <set>
+#include <string_view>
 
 namespace fedgan::coordinator {
 namespace {
@@ -79,6 +80,20 @@ void GlobalModel::describe() {
     layout_.tensors.push_back({entry.name, static_cast<size_t>(tensor.numel())});
   }
   aggregation::validate_layout(layout_);
+}
+
+std::vector<bool> GlobalModel::moving_mask(gan::TrainedNetworks networks) const {
+  std::vector<bool> moving(federated_.size(), true);
+  if (networks == gan::TrainedNetworks::kBoth) return moving;
+  const std::string_view frozen_prefix = networks == gan::TrainedNetworks::kDiscriminator
+                                             ? gan::kGeneratorPrefix
+                                             : gan::kDiscriminatorPrefix;
+  for (size_t t = 0; t < federated_.size(); ++t) {
+    const bool frozen_network =
+        std::string_view(federated_[t].name).substr(0, frozen_prefix.size()) == frozen_prefix;
+    moving[t] = !(frozen_network && parameter_mask_[t]);
+  }
+  return moving;
 }
 
 void GlobalModel::load_checkpoint(const std::filesystem::path& path,
@@ -173,6 +188,16 @@ aggregation::MutableViews DeltaBuffer::mutable_views() {
 
 void DeltaBuffer::zero() {
   std::fill(values_.begin(), values_.end(), 0.0f);
+}
+
+void DeltaBuffer::zero_where_not(const std::vector<bool>& keep) {
+  check(keep.size() == layout_.num_tensors(), "a mask of {} entries for {} tensors", keep.size(),
+        layout_.num_tensors());
+  for (size_t t = 0; t < keep.size(); ++t) {
+    if (keep[t]) continue;
+    const auto begin = values_.begin() + static_cast<std::ptrdiff_t>(offsets_[t]);
+    std::fill(begin, begin + static_cast<std::ptrdiff_t>(layout_.tensors[t].size), 0.0f);
+  }
 }
 
 }  // namespace fedgan::coordinator

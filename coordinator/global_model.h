@@ -4,6 +4,7 @@
 #include "coordinator/options.h"
 #include "gan/federated_state.h"
 #include "gan/models/gan_model.h"
+#include "gan/trained_networks.h"
 #include "protocol/sha256.h"
 #include "protocol/tensor_stream.h"
 #include "storage/checkpoint_store.h"
@@ -74,6 +75,11 @@ class GlobalModel {
   /// One entry per federated tensor, in manifest order: true for a parameter, false for a buffer
   /// (BatchNorm running statistics), which a server optimizer averages instead of stepping.
   const std::vector<bool>& parameter_mask() const { return parameter_mask_; }
+  /// One entry per federated tensor, in manifest order: whether a round that trains `networks`
+  /// moves it. Every tensor for kBoth; otherwise the trained network's parameters and every
+  /// buffer (both networks' BatchNorm statistics change in any training step), not the other
+  /// network's parameters, whose deltas such a round discards.
+  std::vector<bool> moving_mask(gan::TrainedNetworks networks) const;
   /// The federated tensors as float pointers, for norms and comparisons.
   aggregation::ConstViews const_views() const;
   /// The same, writable: what StreamingFedAvg::apply_to updates in place.
@@ -124,6 +130,8 @@ class DeltaBuffer {
   aggregation::MutableViews mutable_views();
   /// Sets every value to 0.
   void zero();
+  /// Sets the tensors whose `keep` entry is false to 0 (one entry per tensor).
+  void zero_where_not(const std::vector<bool>& keep);
 
   const aggregation::ModelLayout& layout() const { return layout_; }
   /// Bytes of float32 data held.

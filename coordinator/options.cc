@@ -136,6 +136,7 @@ void validate_training(const TrainingOptions& t) {
   check(t.beta2 >= 0 && t.beta2 < 1, "training.beta2 is {}: it must be in [0, 1)", t.beta2);
   check_one_of(t.loss, "training.loss", {"ns", "hinge", "wgan-gp"});
   check_at_least(t.n_critic, 1, "training.n_critic");
+  check_one_of(t.networks, "training.networks", {"both", "alternate"});
 }
 
 void validate_aggregation(const AggregationOptions& a) {
@@ -206,6 +207,9 @@ void validate(const CoordinatorOptions& options) {
   validate_rounds(options.rounds);
   validate_model(options.model);
   validate_training(options.training);
+  check(options.training.networks == "both" || options.model.federate == "both",
+        "training.networks = \"alternate\" needs model.federate = \"both\": with a private "
+        "discriminator the discriminator rounds would move nothing the federation shares");
   validate_aggregation(options.aggregation);
   validate_storage(options.storage);
   validate_evaluation(options.evaluation, options.model);

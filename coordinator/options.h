@@ -99,6 +99,13 @@ struct TrainingOptions {
   std::string loss = "ns";
   /// Discriminator updates per generator update.
   int64_t n_critic = 1;
+  /// Which networks a round trains. "both": every local step updates D then G, as centralized
+  /// training does. "alternate": odd rounds train only the discriminator, even rounds only the
+  /// generator (against the discriminator the previous round committed), and each round moves
+  /// only its network's weights. With one SGD step per round and aggregation.server_optimizer =
+  /// "adam", a pair of rounds is one step of centralized alternating Adam on the union of the
+  /// sites' batches. Needs model.federate = "both".
+  std::string networks = "both";
 };
 
 /// [aggregation]: how validated deltas become the next global model.

@@ -56,4 +56,9 @@ const char* to_string(RoundDecision decision) {
   return "unknown";
 }
 
+gan::TrainedNetworks networks_of_round(const TrainingOptions& options, int64_t round) {
+  if (options.networks != "alternate") return gan::TrainedNetworks::kBoth;
+  return round % 2 == 1 ? gan::TrainedNetworks::kDiscriminator : gan::TrainedNetworks::kGenerator;
+}
+
 }  // namespace fedgan::coordinator

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "coordinator/options.h"
+#include "gan/trained_networks.h"
 
 #include <cstdint>
 #include <string>
@@ -42,5 +43,10 @@ enum class RoundDecision {
 RoundDecision decide(size_t accepted, size_t outstanding, size_t quorum, bool deadline_passed);
 
 const char* to_string(RoundDecision decision);
+
+/// The networks round `round` (1-based) trains: both under training.networks = "both"; under
+/// "alternate", the discriminator in odd rounds and the generator in even ones. A function of the
+/// round number alone, so a resumed run continues the alternation where it stopped.
+gan::TrainedNetworks networks_of_round(const TrainingOptions& options, int64_t round);
 
 }  // namespace fedgan::coordinator

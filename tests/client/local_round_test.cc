@@ -105,6 +105,37 @@ TEST_F(LocalRoundTest, DeltaIsLocalMinusGlobalForTheFederatedTensors) {
   EXPECT_TRUE(any_change);
 }
 
+TEST_F(LocalRoundTest, AOneNetworkTaskLeavesTheOtherNetworksWeightDeltasAtZero) {
+  LocalRound round(options_, data_);
+  const auto manifest =
+      round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+  for (const auto& [networks, frozen_prefix] :
+       {std::pair{std::string("discriminator"), std::string(gan::kGeneratorPrefix)},
+        std::pair{std::string("generator"), std::string(gan::kDiscriminatorPrefix)}}) {
+    const TaskPlan plan = round.plan_task(make_task(2, manifest, {{"networks", networks}}));
+    EXPECT_EQ(gan::trained_networks_name(plan.networks), networks);
+    receive_global(round, plan.scope, 0.0f);
+    const RoundReport report = round.train(plan, {});
+    ASSERT_TRUE(report.completed) << networks;
+    EXPECT_GT(report.generator_loss, 0) << networks;
+    EXPECT_GT(report.discriminator_loss, 0) << networks;
+    // BatchNorm running statistics change whichever network trains; weights only with theirs.
+    double frozen = 0, trained = 0;
+    for (const auto& view : round.delta_views()) {
+      const std::string& name = view.spec.name();
+      if (name.find(".running_") != std::string::npos) continue;
+      const std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
+      const double size = torch::from_blob(const_cast<void*>(view.data), shape, torch::kFloat32)
+                              .abs()
+                              .sum()
+                              .item<double>();
+      (name.rfind(frozen_prefix, 0) == 0 ? frozen : trained) += size;
+    }
+    EXPECT_EQ(frozen, 0.0) << networks;
+    EXPECT_GT(trained, 0.0) << networks;
+  }
+}
+
 TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
   std::vector<gan::NamedTensor> saved;
   {
@@ -187,6 +218,9 @@ TEST_F(LocalRoundTest, RefusesTasksBeyondItsLimits) {
   EXPECT_NE(refused({{"optimizer", ""}}).find("no hyperparameter 'optimizer'"), std::string::npos);
   EXPECT_EQ(round.plan_task(make_task(1, manifest, {{"optimizer", "sgd"}})).trainer.optimizer,
             gan::OptimizerKind::kSgd);
+  EXPECT_NE(refused({{"networks", "critic"}}).find("expected 'both', 'discriminator'"),
+            std::string::npos);
+  EXPECT_NE(refused({{"networks", ""}}).find("no hyperparameter 'networks'"), std::string::npos);
   EXPECT_NE(refused({{"federate", "discriminator"}}).find("federation scope"), std::string::npos);
   EXPECT_NE(refused({{"architecture", "dcgan"}}).find("this site trains mlp"), std::string::npos);
   EXPECT_NE(refused({{"n_critic", ""}}).find("no hyperparameter 'n_critic'"), std::string::npos);

@@ -58,6 +58,7 @@ inline std::map<std::string, std::string> default_hyperparameters() {
           {"local_steps", "3"},
           {"batch_size", "64"},
           {"optimizer", "adam"},
+          {"networks", "both"},
           {"lr_generator", "0.0002"},
           {"lr_discriminator", "0.0002"},
           {"beta1", "0.5"},

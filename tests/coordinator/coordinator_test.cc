@@ -103,6 +103,75 @@ TEST(Coordinator, ServerAdamStepsTheWeightsAndAveragesTheRunningStatistics) {
   EXPECT_EQ(statistics, 6u);  // running_mean and running_var of the DCGAN's three BatchNorms
 }
 
+// Checks a committed model against a round that trained `networks`: its own weights and every
+// running statistic are the weighted mean, the other network's weights are as before the round.
+void expect_moved_only(const std::string& networks, const wire::Manifest& manifest,
+                       const std::vector<std::vector<float>>& before,
+                       const std::vector<std::vector<float>>& mean,
+                       const std::vector<std::vector<float>>& committed) {
+  ASSERT_EQ(committed.size(), before.size());
+  size_t moved = 0, kept = 0;
+  for (size_t t = 0; t < committed.size(); ++t) {
+    const std::string& name = manifest.tensors(static_cast<int>(t)).name();
+    const bool statistic = name.find(".running_") != std::string::npos;
+    if (statistic || name.rfind(networks + ".", 0) == 0) {
+      EXPECT_EQ(committed[t], mean[t]) << networks << " round: " << name;
+      ++moved;
+    } else {
+      EXPECT_EQ(committed[t], before[t]) << networks << " round: " << name;
+      ++kept;
+    }
+  }
+  EXPECT_GT(moved, 6u);  // more than the six running statistics
+  EXPECT_GT(kept, 0u);
+}
+
+TEST(Coordinator, AlternatingRoundsMoveOnlyTheirNetworksWeightsAndEveryRunningStatistic) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.model.architecture = "dcgan";  // has BatchNorm running statistics in both networks
+  options.training.networks = "alternate";
+  options.rounds.max_rounds = 2;
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port(), 300);
+  FakeClient b(coordinator.io(), "site-2", coordinator.port(), 100);
+
+  // Deltas are non-zero everywhere, as a hostile site might send: a round must still move only
+  // the network it trains, and the running statistics, which any training step changes.
+  std::optional<ReceivedTask> first;
+  std::vector<std::vector<float>> first_mean;
+  for (const std::string networks : {"discriminator", "generator"}) {
+    auto task_a = a.wait_task();
+    auto task_b = b.wait_task();
+    ASSERT_TRUE(task_a && task_b) << networks;
+    EXPECT_EQ(task_a->task.hyperparameters().at("networks"), networks);
+    // Round 2's download is round 1's commit.
+    if (first) {
+      expect_moved_only("discriminator", first->task.model(), first->model, first_mean,
+                        task_a->model);
+    }
+    const Upload upload_a{make_delta(*task_a, [](size_t t, size_t i) { return wave(t, i, 1.0f); }),
+                          3};
+    const Upload upload_b{make_delta(*task_b, [](size_t t, size_t i) { return wave(t, i, -2.0f); }),
+                          1};
+    EXPECT_EQ(a.upload(*task_a, upload_a).code(), wire::STATUS_OK);
+    EXPECT_EQ(b.upload(*task_b, upload_b).code(), wire::STATUS_OK);
+    const auto mean = expected_model(*task_a, {{3.0, upload_a.delta}, {1.0, upload_b.delta}});
+    if (!first) {
+      first = task_a;
+      first_mean = mean;
+      continue;
+    }
+    ASSERT_EQ(coordinator.wait_stopped(), 0);
+    const auto rounds = rounds_of(options);
+    ASSERT_EQ(rounds.size(), 2u);
+    expect_moved_only("generator", task_a->task.model(), task_a->model, mean,
+                      committed_model(rounds[1], task_a->task.model()));
+    EXPECT_THAT(rounds[0].metrics_json.value_or(""), HasSubstr(R"("networks": "discriminator")"));
+    EXPECT_THAT(rounds[1].metrics_json.value_or(""), HasSubstr(R"("networks": "generator")"));
+  }
+}
+
 TEST(Coordinator, AGlobalModelTheCodecCannotCarryStopsTheRunWithTheReason) {
   TempDir dir;
   auto options = test_options(dir.path());

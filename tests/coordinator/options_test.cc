@@ -115,6 +115,15 @@ TEST(Options, EnumerationsListTheirValues) {
   EXPECT_REFUSED([](auto& o) { o.aggregation.weighting = "equal"; }, "aggregation.weighting");
   EXPECT_REFUSED([](auto& o) { o.aggregation.norm_policy = "drop"; }, "aggregation.norm_policy");
   EXPECT_REFUSED([](auto& o) { o.evaluation.dataset = "mnist"; }, "evaluation.dataset");
+  EXPECT_REFUSED([](auto& o) { o.training.networks = "generator"; },
+                 R"(training.networks is "generator": it must be one of "both", "alternate")");
+  EXPECT_EQ(error_after([](auto& o) { o.training.networks = "alternate"; }), "");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.training.networks = "alternate";
+        o.model.federate = "generator";
+      },
+      "training.networks = \"alternate\" needs model.federate = \"both\"");
   for (const char* loss : {"ns", "hinge", "wgan-gp"}) {
     EXPECT_EQ(error_after([&](auto& o) { o.training.loss = loss; }), "") << loss;
   }

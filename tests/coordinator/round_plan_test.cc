@@ -60,6 +60,18 @@ TEST(RoundPlan, QuorumDefaultsToEverySelectedClient) {
   EXPECT_EQ(clients_needed_to_start(options), 3u);  // a round with fewer could never commit
 }
 
+TEST(RoundPlan, AlternatingRoundsTrainTheDiscriminatorFirstThenTheGenerator) {
+  TrainingOptions options;
+  for (int64_t round : {1, 2, 7}) {
+    EXPECT_EQ(networks_of_round(options, round), gan::TrainedNetworks::kBoth) << round;
+  }
+  options.networks = "alternate";
+  EXPECT_EQ(networks_of_round(options, 1), gan::TrainedNetworks::kDiscriminator);
+  EXPECT_EQ(networks_of_round(options, 2), gan::TrainedNetworks::kGenerator);
+  EXPECT_EQ(networks_of_round(options, 41), gan::TrainedNetworks::kDiscriminator);
+  EXPECT_EQ(networks_of_round(options, 1000), gan::TrainedNetworks::kGenerator);
+}
+
 TEST(RoundPlan, DecideCommitsAtQuorumAndFailsWhenItIsOutOfReach) {
   EXPECT_EQ(decide(2, 1, 2, false), RoundDecision::kCommit);
   EXPECT_EQ(decide(1, 1, 2, false), RoundDecision::kWait);
