@@ -2,6 +2,7 @@
 
 #include "client/error.h"
 #include "client/local_state.h"
+#include "client/site_identity.h"
 #include "gan/device.h"
 #include "gan/error.h"
 #include "gan/losses.h"
@@ -142,18 +143,20 @@ torch::Device resolve(const std::string& device) {
 
 }  // namespace
 
-LocalRound::LocalRound(const ClientOptions& options, const LoadedData& data)
+LocalRound::LocalRound(const ClientOptions& options, const LoadedData& data,
+                       const std::string& identity)
     : options_(options),
       spec_(model_spec(options, data)),
       model_(gan::make_model(spec_, options.training.seed)),
       device_(resolve(options.training.device)),
-      num_samples_(data.rows.size(0)) {
+      num_samples_(data.rows.size(0)),
+      site_seed_(site_seed(options.training.seed, identity)) {
   check(num_samples_ >= 1, "the training data is empty ({})", data.description);
   state_path_ = options.state.dir / fmt::format("local_state_{}.pt", model_.architecture);
   // Loaded on the CPU, before the move: the file holds CPU tensors.
   state_loaded_ = load_local_state(model_, state_path_);
   gan::move_model(model_, device_);
-  batches_ = std::make_unique<gan::BatchSource>(data.rows, device_, options.training.seed + 1);
+  batches_ = std::make_unique<gan::BatchSource>(data.rows, device_, site_seed_);
 }
 
 wire::Manifest LocalRound::manifest(gan::FederationScope scope, wire::Codec codec) {
@@ -226,7 +229,7 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
     for (size_t i = 0; i < federated.size(); ++i) federated[i].tensor.copy_(global_[i]);
   }
   gan::TrainerOptions trainer_options = plan.trainer;
-  trainer_options.seed = options_.training.seed + plan.round;
+  trainer_options.seed = round_seed(site_seed_, plan.round);
   gan::LocalTrainer& trainer = trainer_for(trainer_options);
 
   RoundReport report;

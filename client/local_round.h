@@ -89,8 +89,10 @@ class LocalRound {
   /// device options.training.device names, then loads the saved state from options.state.dir
   /// when there is one. Throws ClientError when the data does not fit the architecture (dcgan
   /// trains on N x 1 x 28 x 28 images), the device is unknown or unavailable, or the saved state
-  /// does not fit the model.
-  LocalRound(const ClientOptions& options, const LoadedData& data);
+  /// does not fit the model. `identity` is the site's name (its certificate's CN): mixed into
+  /// options.training.seed for the batch order and each round's latents (site_seed), so sites
+  /// configured with one seed still draw different ones.
+  LocalRound(const ClientOptions& options, const LoadedData& data, const std::string& identity);
 
   /// Checks `task` and returns its plan, or throws ClientError saying why this site refuses it:
   /// the model does not follow the task, a hyperparameter is missing, unknown, malformed or
@@ -140,6 +142,7 @@ class LocalRound {
   gan::GanModel model_;
   torch::Device device_;
   int64_t num_samples_ = 0;
+  uint64_t site_seed_ = 0;
   std::unique_ptr<gan::BatchSource> batches_;
   std::filesystem::path state_path_;
   bool state_loaded_ = false;

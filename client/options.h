@@ -92,8 +92,8 @@ struct TrainingOptions {
   std::string device = "auto";
   /// LibTorch intra-op threads; 0 = LibTorch's default.
   int64_t threads = 0;
-  /// Seed of this site's initial private weights, batch order and latents (round r draws its
-  /// latents from seed + r).
+  /// Seed of this site's initial private weights, batch order and latents. The batch order and
+  /// latents mix in the site's identity (client/site_identity.h), so sites may share one seed.
   uint64_t seed = 1;
   /// "keep": the Adam moments carry over from one round to the next (in memory; a restarted
   /// client starts with fresh ones). "reset": every round starts with fresh optimizers, so a

@@ -8,6 +8,7 @@
 #include "client/data_source.h"
 #include "client/federated_client.h"
 #include "client/local_round.h"
+#include "client/site_identity.h"
 #include "gan/device.h"
 
 #include <exception>
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
     fedgan::gan::set_torch_threads(static_cast<int>(options.training.threads));
     const client::LoadedData data = client::load_data(options.data);
     console.print("data: {}", data.description);
-    client::LocalRound round(options, data);
+    const std::string identity = client::certificate_identity(options.tls.certificate_file);
+    client::LocalRound round(options, data, identity);
     console.print("local state: {} ({})", round.state_path().string(),
                   round.state_loaded() ? "loaded" : "none yet; saved after the first round");
     client::FederatedClient federated(options, round, console);

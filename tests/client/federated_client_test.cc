@@ -52,7 +52,7 @@ class FederatedClientTest : public testing::TempDirTest {
   }
 
   void start_client() {
-    round_ = std::make_unique<LocalRound>(options_, data_);
+    round_ = std::make_unique<LocalRound>(options_, data_, "site-1");
     client_ = std::make_unique<FederatedClient>(options_, *round_, console_);
     runner_ = std::thread([this] { exit_code_ = client_->run(); });
   }

@@ -62,7 +62,7 @@ class LocalRoundTest : public testing::TempDirTest {
 };
 
 TEST_F(LocalRoundTest, DeltaIsLocalMinusGlobalForTheFederatedTensors) {
-  LocalRound round(options_, data_);
+  LocalRound round(options_, data_, "site-1");
   EXPECT_FALSE(round.state_loaded());
   EXPECT_EQ(round.architecture(), "mlp");
   EXPECT_EQ(round.num_samples(), 512);
@@ -106,7 +106,7 @@ TEST_F(LocalRoundTest, DeltaIsLocalMinusGlobalForTheFederatedTensors) {
 }
 
 TEST_F(LocalRoundTest, AOneNetworkTaskLeavesTheOtherNetworksWeightDeltasAtZero) {
-  LocalRound round(options_, data_);
+  LocalRound round(options_, data_, "site-1");
   const auto manifest =
       round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
   for (const auto& [networks, frozen_prefix] :
@@ -136,10 +136,39 @@ TEST_F(LocalRoundTest, AOneNetworkTaskLeavesTheOtherNetworksWeightDeltasAtZero) 
   }
 }
 
+TEST_F(LocalRoundTest, SitesWithOneSeedDrawTheirOwnLatentsAndBatches) {
+  // Same options, data and global model: only the identity differs.
+  const auto delta_of = [&](const std::string& identity) {
+    options_.state.dir = dir_ / identity;
+    LocalRound round(options_, data_, identity);
+    const auto manifest =
+        round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+    const TaskPlan plan = round.plan_task(make_task(3, manifest));
+    receive_global(round, plan.scope, 0.0f);
+    EXPECT_TRUE(round.train(plan, {}).completed);
+    std::vector<torch::Tensor> delta;
+    for (const auto& view : round.delta_views()) {
+      const std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
+      delta.push_back(
+          torch::from_blob(const_cast<void*>(view.data), shape, torch::kFloat32).clone());
+    }
+    return delta;
+  };
+  const auto equal = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!torch::equal(a[i], b[i])) return false;
+    }
+    return true;
+  };
+  const auto first = delta_of("site-1");
+  EXPECT_TRUE(equal(first, delta_of("site-1")));
+  EXPECT_FALSE(equal(first, delta_of("site-2")));
+}
+
 TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
   std::vector<gan::NamedTensor> saved;
   {
-    LocalRound round(options_, data_);
+    LocalRound round(options_, data_, "site-1");
     const auto manifest = round.manifest(FederationScope::kGeneratorOnly, wire::CODEC_FP16);
     EXPECT_EQ(manifest.tensors(0).name().rfind("generator.", 0), 0u);
     for (const auto& spec : manifest.tensors()) {
@@ -163,7 +192,7 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
                 std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 
-  LocalRound restarted(options_, data_);
+  LocalRound restarted(options_, data_, "site-1");
   EXPECT_TRUE(restarted.state_loaded());
   const auto state = gan::full_state(restarted.model());
   ASSERT_EQ(state.size(), saved.size());
@@ -177,7 +206,7 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
 
   // A fresh site (no state) starts from other private weights: the restart did load something.
   options_.state.dir = dir_ / "other-state";
-  LocalRound fresh(options_, data_);
+  LocalRound fresh(options_, data_, "site-1");
   const auto fresh_state = gan::full_state(fresh.model());
   bool differs = false;
   for (size_t i = 0; i < fresh_state.size(); ++i) {
@@ -192,7 +221,7 @@ TEST_F(LocalRoundTest, RefusesTasksBeyondItsLimits) {
   options_.limits.max_local_steps = 100;
   options_.limits.max_batch_size = 128;
   options_.limits.max_learning_rate = 1e-3;
-  LocalRound round(options_, data_);
+  LocalRound round(options_, data_, "site-1");
   const auto manifest =
       round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
   const auto refused = [&](const std::map<std::string, std::string>& changes) {
@@ -229,20 +258,20 @@ TEST_F(LocalRoundTest, RefusesTasksBeyondItsLimits) {
 
   // The batch must fit the site's 512 samples.
   options_.limits.max_batch_size = 1024;
-  LocalRound roomy(options_, data_);
+  LocalRound roomy(options_, data_, "site-1");
   EXPECT_NE(refusal(roomy, make_task(1, manifest, {{"batch_size", "513"}}))
                 .find("holds only 512 samples"),
             std::string::npos);
 
   // The model may not be larger than the site accepts.
   options_.limits.max_model_bytes = 1000;
-  LocalRound small(options_, data_);
+  LocalRound small(options_, data_, "site-1");
   EXPECT_NE(refusal(small, make_task(1, manifest)).find("limits.max_model_bytes = 1000"),
             std::string::npos);
 }
 
 TEST_F(LocalRoundTest, RefusesAModelThatIsNotItsOwn) {
-  LocalRound round(options_, data_);
+  LocalRound round(options_, data_, "site-1");
   const auto manifest =
       round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
   auto wrong_shape = manifest;
@@ -272,7 +301,7 @@ TEST_F(LocalRoundTest, OptimizerStateCarriesOverToTheNextRoundUnlessReset) {
     ClientOptions options = options_;
     options.state.dir = dir_ / name;
     options.training.optimizer_state = optimizer_state;
-    return std::make_unique<LocalRound>(options, data_);
+    return std::make_unique<LocalRound>(options, data_, "site-1");
   };
   std::vector<std::unique_ptr<LocalRound>> sites;
   sites.push_back(site("keep-a", "keep"));
@@ -318,7 +347,7 @@ TEST_F(LocalRoundTest, OptimizerStateCarriesOverToTheNextRoundUnlessReset) {
 }
 
 TEST_F(LocalRoundTest, AnInterruptedRoundHasNoDelta) {
-  LocalRound round(options_, data_);
+  LocalRound round(options_, data_, "site-1");
   const auto manifest =
       round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
   const TaskPlan plan = round.plan_task(make_task(1, manifest, {{"local_steps", "10"}}));
@@ -336,7 +365,7 @@ TEST_F(LocalRoundTest, AnInterruptedRoundHasNoDelta) {
 TEST_F(LocalRoundTest, ArchitectureMustFitTheData) {
   options_.model.architecture = "dcgan";
   try {
-    LocalRound round(options_, data_);
+    LocalRound round(options_, data_, "site-1");
     FAIL() << "expected a ClientError";
   } catch (const ClientError& error) {
     EXPECT_NE(std::string(error.what()).find("dcgan architecture trains on 28x28 grayscale"),
@@ -347,21 +376,21 @@ TEST_F(LocalRoundTest, ArchitectureMustFitTheData) {
 
 TEST_F(LocalRoundTest, RefusesAStateFileOfAnotherModel) {
   {
-    LocalRound round(options_, data_);
+    LocalRound round(options_, data_, "site-1");
     save_local_state(round.model(), round.state_path());
   }
   // Three columns make an mlp with data_dim 3: the saved 2-D model does not fit it.
   LoadedData wide = data_;
   wide.rows = torch::cat({data_.rows, data_.rows.narrow(1, 0, 1)}, 1);
   try {
-    LocalRound round(options_, wide);
+    LocalRound round(options_, wide, "site-1");
     FAIL() << "expected a ClientError";
   } catch (const ClientError& error) {
     EXPECT_NE(std::string(error.what()).find("does not fit this site's model"), std::string::npos)
         << error.what();
   }
   std::ofstream(options_.state.dir / "local_state_mlp.pt") << "not a pickle";
-  EXPECT_THROW(LocalRound(options_, data_), ClientError);
+  EXPECT_THROW(LocalRound(options_, data_, "site-1"), ClientError);
 }
 
 }  // namespace
