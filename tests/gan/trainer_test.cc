@@ -43,6 +43,12 @@ std::vector<torch::Tensor> train_dcgan(const TrainerOptions& options, uint64_t m
   return state_of(trainer.model());
 }
 
+std::vector<torch::Tensor> params(torch::nn::Module& net) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : net.parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
 bool all_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -99,11 +105,6 @@ TEST(LocalTrainer, AOneNetworkStepLeavesTheOtherNetworksWeightsExactlyAsTheyWere
   LocalTrainer trainer(make_dcgan(small_dcgan(), 1), options, torch::kCPU);
   // Two batches per epoch.
   BatchSource data(random_images(32, 2), torch::kCPU, 3);
-  auto params = [](torch::nn::Module& net) {
-    std::vector<torch::Tensor> out;
-    for (const auto& p : net.parameters()) out.push_back(p.detach().clone());
-    return out;
-  };
   auto& generator = *trainer.model().generator;
   auto& discriminator = *trainer.model().discriminator;
 
@@ -210,11 +211,6 @@ TEST(LocalTrainer, SgdStepsAreTheLearningRateTimesTheClippedGradient) {
       squared += (after[i].detach() - before[i]).pow(2).sum().item<double>();
     }
     return std::sqrt(squared);
-  };
-  auto params = [](torch::nn::Module& net) {
-    std::vector<torch::Tensor> out;
-    for (const auto& p : net.parameters()) out.push_back(p.detach().clone());
-    return out;
   };
   const auto generator_before = params(*trainer.model().generator);
   const auto discriminator_before = params(*trainer.model().discriminator);
