@@ -94,6 +94,16 @@ void LocalTrainer::reseed(uint64_t seed) {
   gen_ = at::make_generator<at::CPUGeneratorImpl>(seed);
 }
 
+void LocalTrainer::set_learning_rates(double generator_lr, double discriminator_lr) {
+  check(generator_lr > 0 && discriminator_lr > 0,
+        "learning rates must be positive, got {} (generator) and {} (discriminator)", generator_lr,
+        discriminator_lr);
+  for (auto& group : generator_opt_->param_groups()) group.options().set_lr(generator_lr);
+  for (auto& group : discriminator_opt_->param_groups()) group.options().set_lr(discriminator_lr);
+  options_.generator_lr = generator_lr;
+  options_.discriminator_lr = discriminator_lr;
+}
+
 torch::Tensor LocalTrainer::draw_latent(int64_t count) {
   return torch::randn({count, model_.generator->latent_dim()}, gen_, torch::kFloat32).to(device_);
 }

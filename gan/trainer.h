@@ -86,6 +86,10 @@ class LocalTrainer {
   /// keeping the optimizers' state: a federated site calls it at the start of each round.
   void reseed(uint64_t seed);
 
+  /// Sets the two optimizers' learning rates for the following steps, keeping their state: a
+  /// learning-rate schedule calls it between steps. Throws GanError unless both are positive.
+  void set_learning_rates(double generator_lr, double discriminator_lr);
+
   /// `count` generator samples from latents drawn with `seed`, in eval mode (BatchNorm running
   /// statistics), without gradients, returned on the CPU. Restores training mode afterwards.
   torch::Tensor generate(int64_t count, uint64_t seed, int64_t chunk = 1000);

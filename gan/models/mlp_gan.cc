@@ -17,6 +17,7 @@ void check_options(const MlpGanOptions& o) {
   check(o.discriminator_width > 0 && o.discriminator_layers >= 1,
         "MLP GAN: discriminator needs at least one hidden layer of positive width");
   check(o.maxout_pieces >= 0, "MLP GAN: maxout_pieces must be >= 0, got {}", o.maxout_pieces);
+  check(o.pack >= 1, "MLP GAN: pack must be >= 1 (1 = no packing), got {}", o.pack);
 }
 
 }  // namespace
@@ -40,10 +41,10 @@ torch::Tensor MlpGeneratorImpl::forward(const torch::Tensor& latent) {
 }
 
 MlpDiscriminatorImpl::MlpDiscriminatorImpl(const MlpGanOptions& o)
-    : maxout_pieces_(o.maxout_pieces) {
+    : maxout_pieces_(o.maxout_pieces), pack_(o.pack), data_dim_(o.data_dim) {
   check_options(o);
   const int64_t pieces = std::max<int64_t>(maxout_pieces_, 1);
-  int64_t in = o.data_dim;
+  int64_t in = o.data_dim * o.pack;
   for (int i = 0; i < o.discriminator_layers; ++i) {
     hidden_.push_back(register_module("hidden" + std::to_string(i),
                                       torch::nn::Linear(in, o.discriminator_width * pieces)));
@@ -53,7 +54,12 @@ MlpDiscriminatorImpl::MlpDiscriminatorImpl(const MlpGanOptions& o)
 }
 
 torch::Tensor MlpDiscriminatorImpl::forward(const torch::Tensor& samples) {
-  torch::Tensor x = samples;
+  check(samples.dim() == 2 && samples.size(1) == data_dim_,
+        "MLP discriminator: expected samples of shape [N, {}], got {}", data_dim_, samples.sizes());
+  check(samples.size(0) % pack_ == 0,
+        "MLP discriminator: a batch of {} samples does not divide into packs of {}",
+        samples.size(0), pack_);
+  torch::Tensor x = samples.reshape({-1, data_dim_ * pack_});
   for (auto& layer : hidden_) {
     x = layer->forward(x);
     if (maxout_pieces_ > 0) {

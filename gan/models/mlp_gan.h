@@ -19,6 +19,11 @@ struct MlpGanOptions {
   int discriminator_layers = 3;
   /// Pieces per maxout unit; 0 uses LeakyReLU(0.2) instead.
   int64_t maxout_pieces = 5;
+  /// Samples the discriminator judges jointly (PacGAN packing): it reads `pack` consecutive
+  /// samples of a batch as one input of pack * data_dim values and gives one logit per pack. A
+  /// discriminator that sees several samples at once penalises a generator that covers few modes.
+  /// 1 = no packing; batches must divide into packs.
+  int64_t pack = 1;
 };
 
 class MlpGeneratorImpl : public GeneratorImpl {
@@ -39,6 +44,8 @@ class MlpDiscriminatorImpl : public DiscriminatorImpl {
 
  private:
   int64_t maxout_pieces_;
+  int64_t pack_;
+  int64_t data_dim_;
   std::vector<torch::nn::Linear> hidden_;
   torch::nn::Linear output_{nullptr};
 };

@@ -30,12 +30,16 @@ void add_options(CLI::App& app, fedgan::gan::TrainRunOptions& o, std::string& lo
   app.add_option("--n-critic", t.n_critic, "Discriminator updates per generator update");
   app.add_option("--lr-g", t.generator_lr, "Generator learning rate (Adam)");
   app.add_option("--lr-d", t.discriminator_lr, "Discriminator learning rate (Adam)");
+  app.add_option("--lr-decay", o.lr_decay, "none, or linear to zero over the run")
+      ->check(CLI::IsMember({"none", "linear"}));
   app.add_option("--beta1", t.beta1, "Adam beta1");
   app.add_option("--beta2", t.beta2, "Adam beta2");
   app.add_option("--grad-clip", t.grad_clip_norm, "Gradient L2-norm clip, 0 = off");
   app.add_option("--gp-weight", t.gp_weight, "WGAN-GP penalty weight");
   app.add_flag("--augment", t.augment, "Differentiable augmentation (flip, translation)");
   app.add_option("--latent-dim", o.model.dcgan.latent_dim, "DCGAN latent size");
+  app.add_option("--pack", o.model.mlp.pack,
+                 "MLP discriminator: samples judged jointly (PacGAN packing, 1 = none)");
   app.add_option("--mixture-rows", o.mixture_rows, "Training rows drawn from a 2-D mixture");
   app.add_option("--seed", o.seed, "Seed of data order, initialisation and latents");
   app.add_option("--device", o.device, "auto, cpu, cuda or cuda:N");

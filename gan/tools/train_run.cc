@@ -132,6 +132,8 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 
 TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
   check(o.steps > 0, "steps must be positive, got {}", o.steps);
+  check(o.lr_decay == "none" || o.lr_decay == "linear",
+        "unknown lr_decay '{}': expected none or linear", o.lr_decay);
   check(o.log_every > 0, "log_every must be positive, got {}", o.log_every);
   check(o.sample_every >= 0, "sample_every must be >= 0, got {}", o.sample_every);
   check(o.dataset == "fashion-mnist" || o.dataset == "ring" || o.dataset == "grid",
@@ -165,6 +167,11 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
   double window_seconds = 0;
   int64_t window_steps = 0;
   for (int64_t i = 0; i < o.steps; ++i) {
+    if (o.lr_decay == "linear") {
+      const double factor = 1.0 - static_cast<double>(i) / static_cast<double>(o.steps);
+      trainer.set_learning_rates(trainer_options.generator_lr * factor,
+                                 trainer_options.discriminator_lr * factor);
+    }
     const auto stats = trainer.step(batches);
     window_seconds += stats.seconds;
     ++window_steps;
@@ -206,9 +213,10 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
   if (o.evaluate) eval_json = evaluate(trainer, o, log);
   result.summary_json = fmt::format(
       "{{\"dataset\": \"{}\", \"architecture\": \"{}\", \"loss\": \"{}\", \"steps\": {}, "
-      "\"batch_size\": {}, \"seed\": {}, \"threads\": {}, \"partition\": \"{}\", "
+      "\"lr_decay\": \"{}\", \"batch_size\": {}, \"seed\": {}, \"threads\": {}, \"partition\": "
+      "\"{}\", "
       "\"train_rows\": {}, \"seconds\": {}, \"samples_per_second\": {}, {}}}\n",
-      o.dataset, spec.architecture, loss_kind_name(trainer_options.loss), o.steps,
+      o.dataset, spec.architecture, loss_kind_name(trainer_options.loss), o.steps, o.lr_decay,
       trainer_options.batch_size, o.seed, at::get_num_threads(), o.partition, data.rows.size(0),
       json_number(result.seconds), json_number(result.samples_per_second), eval_json);
   write_text_atomically(out_dir / "summary.json", result.summary_json);

@@ -21,6 +21,9 @@ struct TrainRunOptions {
   ModelSpec model;                // architecture chosen from the dataset when empty
   TrainerOptions trainer;
   int64_t steps = 1000;
+  /// "none": constant learning rates; "linear": both decay linearly over the run, step i of n
+  /// (from 0) training at lr * (1 - i / n), so the last step takes lr / n.
+  std::string lr_decay = "none";
   uint64_t seed = 1;
   std::string device = "auto";
   int threads = 0;

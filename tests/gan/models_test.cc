@@ -74,6 +74,29 @@ TEST(MlpGan, ShapesAndMaxoutParameterCount) {
   EXPECT_EQ(count_parameters(*make_mlp_gan(options, 0).discriminator), 600 + 2 * 40200 + 201);
 }
 
+TEST(MlpGan, PackedDiscriminatorJudgesConsecutiveSamplesJointly) {
+  MlpGanOptions options;
+  options.pack = 3;
+  auto model = make_mlp_gan(options, 0);
+  // The first layer reads 3 samples of 2 values: (6*1000+1000) inputs, the rest as unpacked.
+  EXPECT_EQ(count_parameters(*model.discriminator), 7000 + 2 * 201000 + 201);
+  const auto samples = torch::randn({6, 2});
+  const auto logits = model.discriminator->forward(samples);
+  ASSERT_EQ(logits.sizes(), torch::IntArrayRef({2}));
+  // Pack i is samples 3i..3i+2: the second pack alone gives the second logit.
+  const auto second = model.discriminator->forward(samples.narrow(0, 3, 3));
+  EXPECT_TRUE(torch::allclose(second, logits.narrow(0, 1, 1)));
+  // Changing a sample of the first pack changes only the first logit.
+  auto changed = samples.clone();
+  changed[2][0] += 1.0;
+  const auto after = model.discriminator->forward(changed);
+  EXPECT_FALSE(torch::allclose(after[0], logits[0]));
+  EXPECT_TRUE(torch::equal(after[1], logits[1]));
+  EXPECT_THROW(model.discriminator->forward(torch::randn({7, 2})), GanError);
+  options.pack = 0;
+  EXPECT_THROW(make_mlp_gan(options, 0), GanError);
+}
+
 TEST(ModelFactory, BuildsByNameAndRejectsUnknownArchitectures) {
   ModelSpec spec;
   spec.architecture = "mlp";

@@ -218,6 +218,14 @@ TEST(LocalTrainer, SgdStepsAreTheLearningRateTimesTheClippedGradient) {
   // Plain SGD moves by lr * gradient; Adam would move each weight by about lr.
   EXPECT_NEAR(change_norm(*trainer.model().discriminator, discriminator_before), 0.05 * 1e-3, 1e-8);
   EXPECT_NEAR(change_norm(*trainer.model().generator, generator_before), 0.1 * 1e-3, 1e-8);
+  // A schedule's new rates apply from the next step on.
+  trainer.set_learning_rates(0.02, 0.01);
+  const auto generator_mid = params(*trainer.model().generator);
+  const auto discriminator_mid = params(*trainer.model().discriminator);
+  trainer.step(data);
+  EXPECT_NEAR(change_norm(*trainer.model().discriminator, discriminator_mid), 0.01 * 1e-3, 1e-8);
+  EXPECT_NEAR(change_norm(*trainer.model().generator, generator_mid), 0.02 * 1e-3, 1e-8);
+  EXPECT_THROW(trainer.set_learning_rates(0.0, 0.01), GanError);
   EXPECT_EQ(parse_optimizer_kind("sgd"), OptimizerKind::kSgd);
   EXPECT_EQ(optimizer_kind_name(parse_optimizer_kind("adam")), "adam");
   EXPECT_THROW(parse_optimizer_kind("rmsprop"), GanError);
