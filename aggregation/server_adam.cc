@@ -74,6 +74,13 @@ ServerAdam::ServerAdam(ModelLayout layout, std::vector<bool> adaptive, ServerAda
   tensor_steps_.assign(layout_.num_tensors(), 0);
 }
 
+void ServerAdam::set_lr(double lr) {
+  ServerAdamOptions changed = options_;
+  changed.lr = lr;
+  validate(changed);
+  options_ = changed;
+}
+
 double ServerAdam::step(const ConstViews& mean, const MutableViews& global) {
   return step(mean, global, std::vector<bool>(layout_.num_tensors(), true));
 }

@@ -62,6 +62,10 @@ class ServerAdam {
   const ServerAdamOptions& options() const { return options_; }
   const ModelLayout& layout() const { return layout_; }
 
+  /// Sets the step size of the following steps, keeping the moments: a learning-rate schedule
+  /// calls it between rounds. Throws AggregationError unless `lr` is finite and positive.
+  void set_lr(double lr);
+
   /// Forgets the moments: the next step is a first step again.
   void reset();
 

@@ -98,6 +98,8 @@ void for_each_field(Options& o, Visitor&& visit) {
   visit("aggregation", "server_optimizer", a.server_optimizer,
         "sgd (global += server_lr * mean delta) or adam (one Adam step along the mean delta)");
   visit("aggregation", "server_lr", a.server_lr, "Step size of the server optimizer");
+  visit("aggregation", "server_lr_decay", a.server_lr_decay,
+        "none, or linear (server_lr falls linearly to server_lr / max_rounds in the last round)");
   visit("aggregation", "server_beta1", a.server_beta1, "Server Adam beta1, in [0, 1)");
   visit("aggregation", "server_beta2", a.server_beta2, "Server Adam beta2, in [0, 1)");
   visit("aggregation", "server_epsilon", a.server_epsilon,

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -111,7 +112,14 @@ std::map<std::string, std::string> hyperparameters(const CoordinatorOptions& opt
 // --- the running round ------------------------------------------------------------------------
 
 struct RunningRound {
+  // attempt.round_id is 0 until the attempt is in the database (recorded): a round that starts
+  // while the previous round's checkpoint is still being written is recorded once that round's
+  // commit is (settle_pending_commit).
   storage::RoundAttempt attempt;
+  uint64_t generation;  // tells a stale deadline from this attempt's
+  double started_at;    // unix seconds, for the database
+  int64_t clients_selected;
+  bool recorded;
   RoundRoster roster;
   aggregation::StreamingFedAvg fedavg;
   size_t quorum;
@@ -122,6 +130,27 @@ struct RunningRound {
   double slowest_training = 0;  // the longest train_seconds an accepted update reported
   uint64_t bytes_received = 0;  // encoded deltas of the accepted updates
   uint64_t bytes_sent = 0;      // encoded models queued to the selected clients
+};
+
+// A checkpoint being written on its own thread.
+struct CheckpointWrite {
+  storage::CheckpointFile file;
+  double seconds = 0;
+};
+
+// An aggregated round whose checkpoint is being written while the next round already runs. It
+// becomes a committed round in the database once the checkpoint is durable.
+struct PendingCommit {
+  int64_t round = 0;
+  int64_t round_id = 0;
+  Clock::time_point started;
+  RoundPhases phases;
+  storage::RoundCommit commit;  // all but the checkpoint's path and digest
+  std::string summary;          // ", 4 updates, G loss ..., aggregate norm ..., 1.2 s"
+  double slowest_training = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  std::future<CheckpointWrite> checkpoint;
 };
 
 class Coordinator::Impl : public Federation, public std::enable_shared_from_this<Impl> {
@@ -150,8 +179,10 @@ class Coordinator::Impl : public Federation, public std::enable_shared_from_this
   void post_round_start();
   void start_round();
   void evaluate_round(bool deadline_passed);
-  void on_deadline(int64_t round_id);
+  void on_deadline(uint64_t generation);
   void commit_round();
+  void settle_pending_commit();
+  void record_round_start();
   void fail_round(const std::string& reason);
   void record_refusal(const std::string& identity, const wire::UpdateHeader* header,
                       const ProtocolError& error, uint64_t bytes);
@@ -177,7 +208,11 @@ class Coordinator::Impl : public Federation, public std::enable_shared_from_this
   int64_t next_round_ = 1;
   int64_t failed_attempts_ = 0;
   std::optional<std::filesystem::path> last_checkpoint_;
+  uint64_t generations_ = 0;
   bool stopped_ = false;
+  // Declared last, so it is destroyed first: its future waits for a checkpoint write that still
+  // uses checkpoints_.
+  std::optional<PendingCommit> pending_;
 };
 
 Coordinator::Impl::Impl(const CoordinatorOptions& options, asio::io_context& io)
@@ -261,6 +296,8 @@ void Coordinator::Impl::start() {
 void Coordinator::Impl::stop(const std::string& reason, int exit_code) {
   if (stopped_) return;
   stopped_ = true;
+  // A round whose checkpoint is being written is aggregated: commit it rather than lose it.
+  settle_pending_commit();
   deadline_timer_.cancel();
   if (server_) server_->stop();
   // Closed after the current handler: an Ack it is about to send (to the upload that completed
@@ -362,6 +399,7 @@ void Coordinator::Impl::record_refusal(const std::string& identity,
     return log(storage::EventLevel::kWarning, "update_rejected",
                fmt::format("{}: {}", reason_name(error.code()), error.what()), identity);
   }
+  settle_pending_commit();
   storage::Update update;
   update.round_id = round_->attempt.round_id;
   update.client = identity;
@@ -439,6 +477,7 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, Recei
       ++round_->loss_counts[key];
     }
   }
+  settle_pending_commit();
   storage::Update record;
   record.round_id = round_->attempt.round_id;
   record.client = identity;
@@ -489,11 +528,10 @@ void Coordinator::Impl::start_round() {
     // Every later round would fail the same way: nothing a client can do about it.
     return stop(fmt::format("the global model cannot be sent: {}", error.what()), 1);
   }
-  auto attempt = [&] {
-    PhaseTimer timer(phases.database);
-    return store_.begin_round(options_.storage.run_id, round, now,
-                              static_cast<int64_t>(selected.size()));
-  }();
+  storage::RoundAttempt attempt;
+  attempt.run_id = options_.storage.run_id;
+  attempt.round = round;
+  attempt.attempt = attempt_number;
   std::map<std::string, std::string> nonces;
   for (const auto& identity : selected) nonces[identity] = random_nonce();
   aggregation::FedAvgOptions fedavg_options;
@@ -501,8 +539,12 @@ void Coordinator::Impl::start_round() {
                                  ? aggregation::Weighting::kUniform
                                  : aggregation::Weighting::kSampleCount;
   fedavg_options.max_samples_per_update = options_.aggregation.max_samples_per_update;
-  fedavg_options.server_lr = options_.aggregation.server_lr;
+  fedavg_options.server_lr = server_lr_of_round(options_.aggregation, options_.rounds, round);
   round_.emplace(RunningRound{attempt,
+                              ++generations_,
+                              now,
+                              static_cast<int64_t>(selected.size()),
+                              false,
                               RoundRoster(round, nonces, model_.manifest(), options_.aggregation),
                               aggregation::StreamingFedAvg(model_.layout(), fedavg_options),
                               required_quorum(options_.rounds, selected.size()),
@@ -510,9 +552,11 @@ void Coordinator::Impl::start_round() {
                               {},
                               {},
                               phases});
+  // Recorded now, or once the previous round's commit is (its checkpoint is being written).
+  if (!pending_) record_round_start();
   const auto networks = networks_of_round(options_.training, round);
   fmt::print("round {} attempt {}: {} of {} connected clients selected, quorum {}{}\n", round,
-             attempt.attempt, selected.size(), connected.size(), round_->quorum,
+             attempt_number, selected.size(), connected.size(), round_->quorum,
              networks == gan::TrainedNetworks::kBoth
                  ? ""
                  : fmt::format(", trains the {} only", gan::trained_networks_name(networks)));
@@ -541,16 +585,17 @@ void Coordinator::Impl::start_round() {
   }
   dispatch.reset();
   deadline_timer_.expires_after(millis(options_.rounds.deadline_seconds));
-  deadline_timer_.async_wait([weak = std::weak_ptr<Impl>(shared_from_this()),
-                              round_id = attempt.round_id](const boost::system::error_code& ec) {
-    if (auto self = weak.lock(); self && !ec) self->on_deadline(round_id);
-  });
+  deadline_timer_.async_wait(
+      [weak = std::weak_ptr<Impl>(shared_from_this()),
+       generation = round_->generation](const boost::system::error_code& ec) {
+        if (auto self = weak.lock(); self && !ec) self->on_deadline(generation);
+      });
   evaluate_round(false);
 }
 
-void Coordinator::Impl::on_deadline(int64_t round_id) {
+void Coordinator::Impl::on_deadline(uint64_t generation) {
   std::lock_guard lock(mutex_);
-  if (!round_ || round_->attempt.round_id != round_id || stopped_) return;
+  if (!round_ || round_->generation != generation || stopped_) return;
   evaluate_round(true);
 }
 
@@ -572,6 +617,9 @@ void Coordinator::Impl::evaluate_round(bool deadline_passed) {
 
 void Coordinator::Impl::commit_round() {
   deadline_timer_.cancel();
+  // The previous round's checkpoint must be durable before the model changes again, and this
+  // round must be in the database before it can be committed there.
+  settle_pending_commit();
   auto& round = *round_;
   const auto& layout = model_.layout();
   auto& phases = round.phases;
@@ -580,86 +628,140 @@ void Coordinator::Impl::commit_round() {
   round.fedavg.aggregate_into(mean.mutable_views());
   const auto networks = networks_of_round(options_.training, round.attempt.round);
   const std::vector<bool> moving = model_.moving_mask(networks);
+  const double server_lr =
+      server_lr_of_round(options_.aggregation, options_.rounds, round.attempt.round);
   double aggregate_norm = 0;
   if (server_adam_) {
+    server_adam_->set_lr(server_lr);
     aggregate_norm = server_adam_->step(mean.views(), model_.mutable_views(), moving);
   } else {
     mean.zero_where_not(moving);
-    aggregate_norm = options_.aggregation.server_lr * aggregation::l2_norm(layout, mean.views());
+    aggregate_norm = server_lr * aggregation::l2_norm(layout, mean.views());
     round.fedavg.apply_to(model_.mutable_views(), moving);
   }
   aggregation_timer.reset();
 
-  std::optional<PhaseTimer> checkpoint_timer(phases.checkpoint);
-  const auto checkpoint = checkpoints_.write(round.attempt.round, model_.state_dict());
-  checkpoint_timer.reset();
   const double seconds = std::chrono::duration<double>(Clock::now() - round.started).count();
   std::string metrics = fmt::format(
-      "{{\"updates\": {}, \"total_weight\": {:.9g}, \"seconds\": {:.6g}, \"networks\": \"{}\"",
+      "{{\"updates\": {}, \"total_weight\": {:.9g}, \"seconds\": {:.6g}, \"networks\": \"{}\", "
+      "\"server_lr\": {:.9g}",
       round.fedavg.num_updates(), round.fedavg.total_weight(), seconds,
-      gan::trained_networks_name(networks));
-  for (const auto& [key, sum] : round.loss_sums) {
-    metrics +=
-        fmt::format(", \"{}\": {:.9g}", key, sum / static_cast<double>(round.loss_counts[key]));
-  }
-  metrics += "}";
-  storage::RoundCommit commit;
-  commit.finished_at = storage::unix_seconds_now();
-  commit.aggregate_norm = aggregate_norm;
-  commit.metrics_json = metrics;
-  commit.checkpoint_path = checkpoint.path.string();
-  commit.checkpoint_sha256 = checkpoint.sha256_hex;
-  {
-    PhaseTimer timer(phases.database);
-    store_.commit_round(round.attempt.round_id, commit);
-  }
+      gan::trained_networks_name(networks), server_lr);
   std::string losses;
   for (const auto& [key, sum] : round.loss_sums) {
-    losses += fmt::format(", {} {:.4f}", key == "generator_loss" ? "G loss" : "D loss",
-                          sum / static_cast<double>(round.loss_counts[key]));
+    const double mean_loss = sum / static_cast<double>(round.loss_counts[key]);
+    metrics += fmt::format(", \"{}\": {:.9g}", key, mean_loss);
+    losses += fmt::format(", {} {:.4f}", key == "generator_loss" ? "G loss" : "D loss", mean_loss);
   }
-  fmt::print("round {} committed: {} updates{}, aggregate norm {:.6g}, {:.1f} s, checkpoint {}\n",
-             round.attempt.round, round.fedavg.num_updates(), losses, aggregate_norm, seconds,
-             checkpoint.path.string());
+  metrics += "}";
+  PendingCommit pending;
+  pending.round = round.attempt.round;
+  pending.round_id = round.attempt.round_id;
+  pending.started = round.started;
+  pending.phases = phases;
+  pending.commit.aggregate_norm = aggregate_norm;
+  pending.commit.metrics_json = metrics;
+  pending.summary = fmt::format("{} updates{}, aggregate norm {:.6g}, {:.1f} s",
+                                round.fedavg.num_updates(), losses, aggregate_norm, seconds);
+  pending.slowest_training = round.slowest_training;
+  pending.bytes_sent = round.bytes_sent;
+  pending.bytes_received = round.bytes_received;
+  // The checkpoint is written on its own thread while the next round is sent out. The global
+  // model does not change until it is durable: the next commit_round settles this one first.
+  // The thread posts the settling itself, so the commit follows the write without polling.
+  pending.checkpoint =
+      std::async(std::launch::async, [this, weak = std::weak_ptr<Impl>(shared_from_this()),
+                                      round = pending.round, state = model_.state_dict()] {
+        const auto start = Clock::now();
+        CheckpointWrite written{checkpoints_.write(round, state), 0};
+        written.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        asio::post(io_, [weak] {
+          if (auto self = weak.lock()) {
+            std::lock_guard lock(self->mutex_);
+            self->settle_pending_commit();
+          }
+        });
+        return written;
+      });
+  pending_ = std::move(pending);
+
+  const int64_t committed = round.attempt.round;
+  round_.reset();
+  failed_attempts_ = 0;
+  next_round_ = committed + 1;
+  // An evaluation reads the committed model and the last round ends the run: both wait for the
+  // commit. Every other round overlaps it with the next round's dispatch.
+  if (evaluator_.due(committed) || committed >= options_.rounds.max_rounds) {
+    settle_pending_commit();
+  }
+  post_round_start();
+}
+
+// Called with mutex_ held. Makes the aggregated round durable: waits for its checkpoint (rethrowing
+// a failed write), commits it in the database, evaluates it when due, ends the run after the last
+// round, and records the round that started meanwhile. Anything that records against the running
+// round calls it first, so the database sees rounds strictly in order.
+void Coordinator::Impl::settle_pending_commit() {
+  if (!pending_) return;
+  PendingCommit pending = std::move(*pending_);
+  pending_.reset();
+  const CheckpointWrite written = pending.checkpoint.get();
+  auto& phases = pending.phases;
+  phases.checkpoint += written.seconds;
+  pending.commit.finished_at = storage::unix_seconds_now();
+  pending.commit.checkpoint_path = written.file.path.string();
+  pending.commit.checkpoint_sha256 = written.file.sha256_hex;
+  {
+    PhaseTimer timer(phases.database);
+    store_.commit_round(pending.round_id, pending.commit);
+  }
+  fmt::print("round {} committed: {}, checkpoint {}\n", pending.round, pending.summary,
+             written.file.path.string());
   std::fflush(stdout);
-  last_checkpoint_ = checkpoint.path;
+  last_checkpoint_ = written.file.path;
   {
     PhaseTimer timer(phases.checkpoint);
     checkpoints_.prune({options_.storage.keep_last, options_.storage.keep_every},
-                       {checkpoint.path});
+                       {written.file.path});
   }
   // The round's cost beside training, for bench/overhead.sh and for anyone tuning a deployment.
-  const double wall = std::chrono::duration<double>(Clock::now() - round.started).count();
+  // Its wall time ends where the next round started when that overlapped the commit (the
+  // federation's cadence), else here.
+  const auto ended = round_ ? round_->started : Clock::now();
+  const double wall = std::chrono::duration<double>(ended - pending.started).count();
   fmt::print(
       "round {} timing: wall {:.4f} s, slowest training {:.4f} s, overhead {:.4f} s; dispatch "
       "{:.4f}, validation {:.4f}, aggregation {:.4f}, checkpoint {:.4f}, database {:.4f} s; "
       "bytes sent {}, received {}\n",
-      round.attempt.round, wall, round.slowest_training, wall - round.slowest_training,
+      pending.round, wall, pending.slowest_training, wall - pending.slowest_training,
       phases.dispatch, phases.validation, phases.aggregation, phases.checkpoint, phases.database,
-      round.bytes_sent, round.bytes_received);
+      pending.bytes_sent, pending.bytes_received);
   std::fflush(stdout);
 
-  const int64_t committed = round.attempt.round;
-  const int64_t round_id = round.attempt.round_id;
-  round_.reset();
-  failed_attempts_ = 0;
-  next_round_ = committed + 1;
-
   // After the commit: a crash while evaluating loses only the figures, never the round.
-  if (evaluator_.due(committed)) {
-    const auto grid = checkpoints_.sample_grid_path(committed);
+  if (evaluator_.due(pending.round)) {
+    const auto grid = checkpoints_.sample_grid_path(pending.round);
     const auto figures =
-        evaluator_.evaluate(model_.model(), grid, static_cast<uint64_t>(committed));
-    store_.record_evaluation(round_id, figures, grid.string());
-    fmt::print("round {} evaluation: {}; samples {}\n", committed, describe(figures),
+        evaluator_.evaluate(model_.model(), grid, static_cast<uint64_t>(pending.round));
+    store_.record_evaluation(pending.round_id, figures, grid.string());
+    fmt::print("round {} evaluation: {}; samples {}\n", pending.round, describe(figures),
                grid.string());
     std::fflush(stdout);
   }
-  if (committed >= options_.rounds.max_rounds) {
+  if (pending.round >= options_.rounds.max_rounds) {
     store_.finish_run(options_.storage.run_id, storage::unix_seconds_now());
-    return stop(fmt::format("run finished after {} rounds", committed), 0);
+    return stop(fmt::format("run finished after {} rounds", pending.round), 0);
   }
-  post_round_start();
+  if (round_ && !round_->recorded) record_round_start();
+}
+
+// Called with mutex_ held: the running round's attempt goes into the database.
+void Coordinator::Impl::record_round_start() {
+  auto& round = *round_;
+  PhaseTimer timer(round.phases.database);
+  round.attempt = store_.begin_round(options_.storage.run_id, round.attempt.round, round.started_at,
+                                     round.clients_selected);
+  round.recorded = true;
 }
 
 // The next round starts after the current handler, so the Ack of the upload that completed this
@@ -675,6 +777,7 @@ void Coordinator::Impl::post_round_start() {
 
 void Coordinator::Impl::fail_round(const std::string& reason) {
   deadline_timer_.cancel();
+  settle_pending_commit();
   store_.fail_round(round_->attempt.round_id, storage::unix_seconds_now(), reason);
   fmt::print("round {} attempt {} failed: {}\n", round_->attempt.round, round_->attempt.attempt,
              reason);

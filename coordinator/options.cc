@@ -143,6 +143,7 @@ void validate_aggregation(const AggregationOptions& a) {
   check_one_of(a.weighting, "aggregation.weighting", {"samples", "uniform"});
   check_one_of(a.server_optimizer, "aggregation.server_optimizer", {"sgd", "adam"});
   check_positive(a.server_lr, "aggregation.server_lr");
+  check_one_of(a.server_lr_decay, "aggregation.server_lr_decay", {"none", "linear"});
   check(a.server_beta1 >= 0 && a.server_beta1 < 1,
         "aggregation.server_beta1 is {}: it must be in [0, 1)", a.server_beta1);
   check(a.server_beta2 >= 0 && a.server_beta2 < 1,

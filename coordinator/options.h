@@ -120,6 +120,10 @@ struct AggregationOptions {
   /// BatchNorm running statistics still take the plain mean.
   std::string server_optimizer = "sgd";
   double server_lr = 1.0;
+  /// "none": every round steps with server_lr. "linear": round r of rounds.max_rounds steps with
+  /// server_lr * (1 - (r - 1) / max_rounds), falling to server_lr / max_rounds in the last round;
+  /// a function of the round number, so a resumed run continues the schedule.
+  std::string server_lr_decay = "none";
   double server_beta1 = 0.9;
   double server_beta2 = 0.99;
   double server_epsilon = 1e-8;

@@ -49,4 +49,10 @@ const char* to_string(RoundDecision decision);
 /// round number alone, so a resumed run continues the alternation where it stopped.
 gan::TrainedNetworks networks_of_round(const TrainingOptions& options, int64_t round);
 
+/// The server learning rate of round `round` (1-based) under aggregation.server_lr_decay:
+/// server_lr, or with "linear" server_lr * (1 - (round - 1) / max_rounds). A function of the
+/// round number alone, like networks_of_round.
+double server_lr_of_round(const AggregationOptions& aggregation, const RoundOptions& rounds,
+                          int64_t round);
+
 }  // namespace fedgan::coordinator

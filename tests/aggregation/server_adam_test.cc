@@ -80,6 +80,23 @@ TEST(ServerAdam, ResetForgetsTheMoments) {
   EXPECT_FLOAT_EQ(global.values[0][1], static_cast<float>(5.0 / 9.0));
 }
 
+TEST(ServerAdam, SetLrScalesTheFollowingStepsAndKeepsTheMoments) {
+  ServerAdam adam(kLayout, {true, false}, hand_options());
+  Tensors global{{{0.0f, 1.0f}, {2.0f}}};
+  adam.step(Tensors{{{1.0f, -2.0f}, {0.5f}}}.views(), global.mutable_views());
+  // The hand computation's second step at half its step size: weight changes 0.2 and 2/27 (the
+  // moments carried over from step 1), the running statistic's plain mean is not scaled.
+  adam.set_lr(0.25);
+  adam.step(Tensors{{{1.0f, 2.0f}, {-0.5f}}}.views(), global.mutable_views());
+  EXPECT_FLOAT_EQ(global.values[0][0], 0.6f);
+  EXPECT_FLOAT_EQ(global.values[0][1], static_cast<float>(5.0 / 9.0 + 2.0 / 27.0));
+  EXPECT_FLOAT_EQ(global.values[1][0], 2.0f);
+  EXPECT_EQ(adam.options().lr, 0.25);
+  EXPECT_TRUE(contains(error_message([&] { adam.set_lr(0.0); }), "lr must be finite and positive"));
+  EXPECT_TRUE(contains(error_message([&] { adam.set_lr(std::nan("")); }), "lr"));
+  EXPECT_EQ(adam.options().lr, 0.25);
+}
+
 TEST(ServerAdam, MismatchedViewsLeaveModelAndMomentsUntouched) {
   ServerAdam adam(kLayout, {true, false}, hand_options());
   Tensors global{{{0.0f, 1.0f}, {2.0f}}};

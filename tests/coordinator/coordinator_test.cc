@@ -11,6 +11,7 @@
 #include "tests/coordinator/fake_client.h"
 #include "tests/coordinator/round_test_support.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 
 #include <cmath>
@@ -169,6 +170,58 @@ TEST(Coordinator, AlternatingRoundsMoveOnlyTheirNetworksWeightsAndEveryRunningSt
                       committed_model(rounds[1], task_a->task.model()));
     EXPECT_THAT(rounds[0].metrics_json.value_or(""), HasSubstr(R"("networks": "discriminator")"));
     EXPECT_THAT(rounds[1].metrics_json.value_or(""), HasSubstr(R"("networks": "generator")"));
+  }
+}
+
+TEST(Coordinator, EachRoundSendsThePreviousCommitAndTheDatabaseSeesRoundsInOrder) {
+  // Round r + 1 is sent while round r's checkpoint is still being written; what it sends must
+  // still be exactly round r's committed model, and the history must read as if the rounds ran
+  // one after the other.
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.rounds.max_rounds = 4;
+  options.storage.keep_last = 4;  // every round's checkpoint, to compare with the next download
+  options.aggregation.server_lr_decay = "linear";
+  RunningCoordinator coordinator(options);
+  FakeClient a(coordinator.io(), "site-1", coordinator.port(), 300);
+  FakeClient b(coordinator.io(), "site-2", coordinator.port(), 100);
+  std::vector<ReceivedTask> downloads;
+  for (int round = 1; round <= 4; ++round) {
+    auto task_a = a.wait_task();
+    auto task_b = b.wait_task();
+    ASSERT_TRUE(task_a && task_b) << "round " << round;
+    ASSERT_EQ(task_a->task.round(), static_cast<uint64_t>(round));
+    EXPECT_EQ(task_a->model, task_b->model);
+    const float scale = static_cast<float>(round);
+    EXPECT_EQ(
+        a.upload(*task_a,
+                 {make_delta(*task_a, [&](size_t t, size_t i) { return wave(t, i, scale); }), 3})
+            .code(),
+        wire::STATUS_OK);
+    EXPECT_EQ(
+        b.upload(*task_b,
+                 {make_delta(*task_b, [&](size_t t, size_t i) { return wave(t, i, -scale); }), 1})
+            .code(),
+        wire::STATUS_OK);
+    downloads.push_back(*task_a);
+  }
+  ASSERT_EQ(coordinator.wait_stopped(), 0);
+  const auto rounds = rounds_of(options);
+  ASSERT_EQ(rounds.size(), 4u);
+  for (size_t r = 0; r < rounds.size(); ++r) {
+    EXPECT_EQ(rounds[r].round, static_cast<int64_t>(r + 1));
+    EXPECT_EQ(storage::to_string(rounds[r].status), "committed");
+    EXPECT_EQ(rounds[r].attempt, 1);
+    EXPECT_EQ(rounds[r].updates_accepted, 2);
+    // Linear decay over 4 rounds: 1, 0.75, 0.5, 0.25.
+    EXPECT_THAT(rounds[r].metrics_json.value_or(""),
+                HasSubstr(fmt::format(R"("server_lr": {})", 1.0 - 0.25 * static_cast<double>(r))));
+    if (r > 0) EXPECT_GT(rounds[r].round_id, rounds[r - 1].round_id);
+    // Round r + 1 downloaded exactly what round r committed.
+    if (r + 1 < rounds.size()) {
+      EXPECT_EQ(committed_model(rounds[r], downloads[r].task.model()), downloads[r + 1].model)
+          << "round " << r + 1;
+    }
   }
 }
 

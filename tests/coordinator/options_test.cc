@@ -115,6 +115,8 @@ TEST(Options, EnumerationsListTheirValues) {
   EXPECT_REFUSED([](auto& o) { o.aggregation.weighting = "equal"; }, "aggregation.weighting");
   EXPECT_REFUSED([](auto& o) { o.aggregation.norm_policy = "drop"; }, "aggregation.norm_policy");
   EXPECT_REFUSED([](auto& o) { o.evaluation.dataset = "mnist"; }, "evaluation.dataset");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.server_lr_decay = "cosine"; },
+                 R"(aggregation.server_lr_decay is "cosine": it must be one of "none", "linear")");
   EXPECT_REFUSED([](auto& o) { o.training.networks = "generator"; },
                  R"(training.networks is "generator": it must be one of "both", "alternate")");
   EXPECT_EQ(error_after([](auto& o) { o.training.networks = "alternate"; }), "");

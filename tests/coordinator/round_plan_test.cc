@@ -72,6 +72,23 @@ TEST(RoundPlan, AlternatingRoundsTrainTheDiscriminatorFirstThenTheGenerator) {
   EXPECT_EQ(networks_of_round(options, 1000), gan::TrainedNetworks::kGenerator);
 }
 
+TEST(RoundPlan, LinearServerLrDecayFallsToServerLrOverMaxRoundsInTheLastRound) {
+  AggregationOptions aggregation;
+  aggregation.server_lr = 0.8;
+  RoundOptions rounds;
+  rounds.max_rounds = 4;
+  for (int64_t round : {1, 4, 9}) {
+    EXPECT_EQ(server_lr_of_round(aggregation, rounds, round), 0.8) << round;
+  }
+  aggregation.server_lr_decay = "linear";
+  EXPECT_DOUBLE_EQ(server_lr_of_round(aggregation, rounds, 1), 0.8);
+  EXPECT_DOUBLE_EQ(server_lr_of_round(aggregation, rounds, 2), 0.6);
+  EXPECT_DOUBLE_EQ(server_lr_of_round(aggregation, rounds, 3), 0.4);
+  EXPECT_DOUBLE_EQ(server_lr_of_round(aggregation, rounds, 4), 0.2);
+  // Rounds past the end (a run whose max_rounds was lowered) keep the last, positive rate.
+  EXPECT_DOUBLE_EQ(server_lr_of_round(aggregation, rounds, 7), 0.2);
+}
+
 TEST(RoundPlan, DecideCommitsAtQuorumAndFailsWhenItIsOutOfReach) {
   EXPECT_EQ(decide(2, 1, 2, false), RoundDecision::kCommit);
   EXPECT_EQ(decide(1, 1, 2, false), RoundDecision::kWait);
