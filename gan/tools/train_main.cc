@@ -38,6 +38,9 @@ void add_options(CLI::App& app, fedgan::gan::TrainRunOptions& o, std::string& lo
   app.add_option("--gp-weight", t.gp_weight, "WGAN-GP penalty weight");
   app.add_flag("--augment", t.augment, "Differentiable augmentation (flip, translation)");
   app.add_option("--latent-dim", o.model.dcgan.latent_dim, "DCGAN latent size");
+  app.add_option("--ema", o.ema,
+                 "Decay of a moving average of the generator's weights, evaluated beside the last "
+                 "weights (0 = off)");
   app.add_option("--pack", o.model.mlp.pack,
                  "MLP discriminator: samples judged jointly (PacGAN packing, 1 = none)");
   app.add_option("--mixture-rows", o.mixture_rows, "Training rows drawn from a 2-D mixture");

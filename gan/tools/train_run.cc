@@ -8,6 +8,7 @@
 #include "gan/eval/classifier.h"
 #include "gan/eval/image_grid.h"
 #include "gan/eval/modes.h"
+#include "gan/weight_average.h"
 
 #include <torch/torch.h>
 
@@ -15,6 +16,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <ostream>
 
 namespace fedgan::gan {
@@ -85,7 +87,9 @@ std::string json_number(double v) {
   return std::isfinite(v) ? fmt::format("{:.6g}", v) : "null";
 }
 
-std::string evaluate(LocalTrainer& trainer, const TrainRunOptions& o, std::ostream& log) {
+// Returns `"key": {...}` for summary.json.
+std::string evaluate(LocalTrainer& trainer, const TrainRunOptions& o, const std::string& key,
+                     std::ostream& log) {
   if (o.dataset == "fashion-mnist") {
     const int64_t n = o.eval_samples > 0 ? o.eval_samples : kImageEvalSamples;
     const auto cache = (std::filesystem::path(o.cache_dir) / "fmnist_classifier.pt").string();
@@ -101,9 +105,9 @@ std::string evaluate(LocalTrainer& trainer, const TrainRunOptions& o, std::ostre
                        quality.coverage.counts, quality.coverage.classes_covered,
                        quality.coverage.kl_to_uniform);
     return fmt::format(
-        R"("eval": {{"samples": {}, "fid": {}, "class_counts": [{}], "classes_covered": {}, )"
+        R"("{}": {{"samples": {}, "fid": {}, "class_counts": [{}], "classes_covered": {}, )"
         R"("class_kl_to_uniform": {}}})",
-        n, json_number(quality.fid), fmt::join(quality.coverage.counts, ", "),
+        key, n, json_number(quality.fid), fmt::join(quality.coverage.counts, ", "),
         quality.coverage.classes_covered, json_number(quality.coverage.kl_to_uniform));
   }
   const int64_t n = o.eval_samples > 0 ? o.eval_samples : kPointEvalSamples;
@@ -112,9 +116,9 @@ std::string evaluate(LocalTrainer& trainer, const TrainRunOptions& o, std::ostre
   log << fmt::format("eval: modes captured {}/{}, high-quality {:.1f}%, reverse KL {:.4f}\n",
                      stats.modes_captured, stats.num_modes, 100 * stats.high_quality_fraction,
                      stats.reverse_kl);
-  return fmt::format(R"("eval": {{"samples": {}, "modes_captured": {}, "num_modes": {}, )"
+  return fmt::format(R"("{}": {{"samples": {}, "modes_captured": {}, "num_modes": {}, )"
                      R"("high_quality_fraction": {}, "reverse_kl": {}}})",
-                     n, stats.modes_captured, stats.num_modes,
+                     key, n, stats.modes_captured, stats.num_modes,
                      json_number(stats.high_quality_fraction), json_number(stats.reverse_kl));
 }
 
@@ -134,6 +138,7 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
   check(o.steps > 0, "steps must be positive, got {}", o.steps);
   check(o.lr_decay == "none" || o.lr_decay == "linear",
         "unknown lr_decay '{}': expected none or linear", o.lr_decay);
+  check(o.ema >= 0 && o.ema < 1, "ema must be in [0, 1), got {}", o.ema);
   check(o.log_every > 0, "log_every must be positive, got {}", o.log_every);
   check(o.sample_every >= 0, "sample_every must be >= 0, got {}", o.sample_every);
   check(o.dataset == "fashion-mnist" || o.dataset == "ring" || o.dataset == "grid",
@@ -152,6 +157,8 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
     check(data.images, "--augment applies to image datasets only, not '{}'", o.dataset);
   }
   LocalTrainer trainer(make_model(spec, o.seed), trainer_options, device);
+  std::optional<WeightAverage> generator_average;
+  if (o.ema > 0) generator_average.emplace(*trainer.model().generator, o.ema);
   BatchSource batches(data.rows, device, o.seed + 1);
   log << fmt::format(
       "fedgan-train: {} ({} rows), {} G {} + D {} params, loss {}, batch {}, {} steps, device {}, "
@@ -173,6 +180,7 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
                                  trainer_options.discriminator_lr * factor);
     }
     const auto stats = trainer.step(batches);
+    if (generator_average) generator_average->update(*trainer.model().generator);
     window_seconds += stats.seconds;
     ++window_steps;
     check(std::isfinite(stats.discriminator_loss) && std::isfinite(stats.generator_loss),
@@ -210,15 +218,24 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
                      result.seconds, result.samples_per_second, final_png);
 
   std::string eval_json = R"("eval": null)";
-  if (o.evaluate) eval_json = evaluate(trainer, o, log);
+  if (o.evaluate) eval_json = evaluate(trainer, o, "eval", log);
+  if (generator_average) {
+    AveragedWeightsGuard averaged(*trainer.model().generator, *generator_average);
+    const auto ema_png = (out_dir / "samples_final_ema.png").string();
+    write_samples(trainer, o, ema_png);
+    log << fmt::format("averaged generator (decay {}): samples: {}\n", o.ema, ema_png);
+    if (o.evaluate) eval_json += ", " + evaluate(trainer, o, "eval_ema", log);
+  }
   result.summary_json = fmt::format(
       "{{\"dataset\": \"{}\", \"architecture\": \"{}\", \"loss\": \"{}\", \"steps\": {}, "
-      "\"lr_decay\": \"{}\", \"batch_size\": {}, \"seed\": {}, \"threads\": {}, \"partition\": "
+      "\"lr_decay\": \"{}\", \"ema\": {}, \"batch_size\": {}, \"seed\": {}, \"threads\": {}, "
+      "\"partition\": "
       "\"{}\", "
       "\"train_rows\": {}, \"seconds\": {}, \"samples_per_second\": {}, {}}}\n",
       o.dataset, spec.architecture, loss_kind_name(trainer_options.loss), o.steps, o.lr_decay,
-      trainer_options.batch_size, o.seed, at::get_num_threads(), o.partition, data.rows.size(0),
-      json_number(result.seconds), json_number(result.samples_per_second), eval_json);
+      o.ema, trainer_options.batch_size, o.seed, at::get_num_threads(), o.partition,
+      data.rows.size(0), json_number(result.seconds), json_number(result.samples_per_second),
+      eval_json);
   write_text_atomically(out_dir / "summary.json", result.summary_json);
   log << "summary: " << (out_dir / "summary.json").string() << "\n";
   return result;

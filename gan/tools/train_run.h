@@ -24,6 +24,10 @@ struct TrainRunOptions {
   /// "none": constant learning rates; "linear": both decay linearly over the run, step i of n
   /// (from 0) training at lr * (1 - i / n), so the last step takes lr / n.
   std::string lr_decay = "none";
+  /// Decay of an exponential moving average of the generator's weights over the steps
+  /// (WeightAverage); 0 = off. With it the run also evaluates the averaged generator ("eval_ema"
+  /// in summary.json) and writes its samples (samples_final_ema.png).
+  double ema = 0;
   uint64_t seed = 1;
   std::string device = "auto";
   int threads = 0;

@@ -28,6 +28,15 @@ grep -q 'eval: modes captured' "$work/ring.log" || fail "evaluation not logged"
 cmp -s <(cut -d, -f1-4 "$work/ring/metrics.csv") <(cut -d, -f1-4 "$work/ring2/metrics.csv") \
   || fail "same seed, different losses"
 
+# A moving average of the generator: its samples and its evaluation beside the last weights.
+"$train" --dataset ring --steps 30 --ema 0.9 --mixture-rows 2000 --threads 1 --seed 3 \
+  --out "$work/ema" --eval >"$work/ema.log"
+[[ -s "$work/ema/samples_final_ema.png" ]] || fail "averaged generator's samples missing"
+grep -q '"ema": 0.9,' "$work/ema/summary.json" || fail "summary lacks the ema decay"
+grep -q '"eval_ema": {"samples": 2500, "modes_captured": [0-8],' "$work/ema/summary.json" \
+  || fail "summary lacks the averaged generator's evaluation"
+[[ "$(grep -c 'eval: modes captured' "$work/ema.log")" -eq 2 ]] || fail "two evaluations expected"
+
 # Training on one client's share of a class-skewed partition.
 "$train" --dataset grid --steps 5 --mixture-rows 5000 --partition classes:5 --clients 5 \
   --client-index 2 --threads 1 --out "$work/part" >"$work/part.log"
@@ -50,4 +59,5 @@ expect_error "accumulation_steps (3) must be >= 1 and divide batch_size" --datas
 expect_error "augment applies to image datasets only" --dataset ring --steps 1 --augment
 expect_error "not found" --dataset fashion-mnist --steps 1 --data-dir "$work/no-such-dir"
 expect_error "dataset" --dataset cifar --steps 1
+expect_error "ema must be in \[0, 1)" --dataset ring --steps 1 --ema 1
 echo "fedgan-train CLI: all checks passed"
