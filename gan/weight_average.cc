@@ -4,8 +4,6 @@
 
 #include <torch/torch.h>
 
-#include <utility>
-
 namespace fedgan::gan {
 namespace {
 
@@ -78,27 +76,14 @@ void WeightAverage::copy_to(torch::nn::Module& module) const {
   for (size_t i = 0; i < weights.size(); ++i) weights[i].tensor.copy_(values_[i]);
 }
 
-void WeightAverage::load(const std::vector<torch::Tensor>& values) {
-  check(values.size() == values_.size(), "weight average: {} tensors given, the average has {}",
-        values.size(), values_.size());
-  for (size_t i = 0; i < values.size(); ++i) {
-    check(values[i].defined() && values[i].sizes() == values_[i].sizes() &&
-              values[i].scalar_type() == values_[i].scalar_type(),
-          "weight average: tensor '{}' must be {} {}", names_[i],
-          c10::toString(values_[i].scalar_type()), values_[i].sizes());
-    check(!values[i].is_floating_point() || torch::isfinite(values[i]).all().item<bool>(),
-          "weight average: tensor '{}' has non-finite values", names_[i]);
-  }
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < values.size(); ++i) values_[i].copy_(values[i]);
-}
-
 AveragedWeightsGuard::AveragedWeightsGuard(torch::nn::Module& module, const WeightAverage& average)
     : module_(module) {
   torch::NoGradGuard no_grad;
   const auto weights = matching_weights(module, average.names(), average.values());
-  for (const auto& weight : weights) saved_.push_back(weight.tensor.detach().clone());
-  average.copy_to(module);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    saved_.push_back(weights[i].tensor.detach().clone());
+    weights[i].tensor.copy_(average.values()[i]);
+  }
 }
 
 AveragedWeightsGuard::~AveragedWeightsGuard() {

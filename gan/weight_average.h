@@ -30,15 +30,10 @@ class WeightAverage {
   /// Writes the average into the module's weights (same checks as update).
   void copy_to(torch::nn::Module& module) const;
 
-  /// The averaged tensors by name ("<parameter or buffer name>"), in the module's order: what a
-  /// checkpoint of the average stores. Aliases of the average's own memory.
+  /// The averaged tensors and their names (parameter or buffer name), in the module's order:
+  /// parameters, then buffers.
   const std::vector<std::string>& names() const { return names_; }
   const std::vector<torch::Tensor>& values() const { return values_; }
-
-  /// Replaces the average (e.g. from a checkpoint): `values` in names() order, each with the
-  /// shape and dtype of the tensor it replaces and finite. Throws GanError naming the first
-  /// tensor at fault; on error the average is unchanged.
-  void load(const std::vector<torch::Tensor>& values);
 
   double decay() const { return decay_; }
   int64_t updates() const { return updates_; }

@@ -229,9 +229,8 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
   result.summary_json = fmt::format(
       "{{\"dataset\": \"{}\", \"architecture\": \"{}\", \"loss\": \"{}\", \"steps\": {}, "
       "\"lr_decay\": \"{}\", \"ema\": {}, \"batch_size\": {}, \"seed\": {}, \"threads\": {}, "
-      "\"partition\": "
-      "\"{}\", "
-      "\"train_rows\": {}, \"seconds\": {}, \"samples_per_second\": {}, {}}}\n",
+      "\"partition\": \"{}\", \"train_rows\": {}, \"seconds\": {}, \"samples_per_second\": {}, "
+      "{}}}\n",
       o.dataset, spec.architecture, loss_kind_name(trainer_options.loss), o.steps, o.lr_decay,
       o.ema, trainer_options.batch_size, o.seed, at::get_num_threads(), o.partition,
       data.rows.size(0), json_number(result.seconds), json_number(result.samples_per_second),
