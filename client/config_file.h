@@ -1,6 +1,7 @@
 #pragma once
 
 #include "client/options.h"
+#include "config/field_types.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -19,8 +20,8 @@ namespace fedgan::client {
 /// `--limits.max_local_steps 500` on the command line. docs/configuration.md shows the complete
 /// file.
 
-/// Largest configuration file load_config_file reads.
-inline constexpr std::uintmax_t kMaxConfigFileBytes = 1 << 20;
+/// Largest configuration file load_config_file reads (1 MiB).
+using config::kMaxConfigFileBytes;
 
 /// Reads the TOML file `file` over the defaults. Sections are [coordinator], [tls], [data],
 /// [model], [training], [limits], [state] and [log], keys the fields of options.h; a missing key

@@ -1,19 +1,13 @@
 #include "coordinator/config_file.h"
 
+#include "config/command_line.h"
+#include "config/toml_file.h"
 #include "coordinator/error.h"
 
-#include <toml++/toml.h>
-#include <CLI/CLI.hpp>
-
 #include <algorithm>
-#include <charconv>
 #include <cmath>
-#include <fstream>
-#include <limits>
-#include <sstream>
 #include <string>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 namespace fedgan::coordinator {
@@ -130,199 +124,8 @@ void for_each_field(Options& o, Visitor&& visit) {
   visit("evaluation", "threads", e.threads, "LibTorch intra-op threads of the evaluation");
 }
 
-template <typename T>
-using Plain = std::remove_const_t<std::remove_reference_t<T>>;
-
-// Integers other than bool: the unsigned counts and ports, and the int64_t fields.
-template <typename T>
-constexpr bool kIsInteger = std::is_integral_v<T> && !std::is_same_v<T, bool>;
-
-// ---------------------------------------------------------------------------------------------
-// Reading the TOML file.
-
-// Where a value came from, for messages: "coordinator.toml:7: rounds.min_clients ...".
-struct Place {
-  const fs::path& file;
-  std::string_view section;
-  std::string_view key;
-  uint32_t line = 0;
-};
-
-[[noreturn]] void fail(const fs::path& file, uint32_t line, const std::string& message) {
-  if (line == 0) throw CoordinatorError(fmt::format("{}: {}", file.string(), message));
-  throw CoordinatorError(fmt::format("{}:{}: {}", file.string(), line, message));
-}
-
-[[noreturn]] void fail(const Place& place, const std::string& problem) {
-  fail(place.file, place.line, fmt::format("{}.{} {}", place.section, place.key, problem));
-}
-
-std::string_view type_name(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    default:
-      return "nothing";
-  }
-}
-
-std::string read_bounded(const fs::path& file) {
-  std::error_code error;
-  const fs::file_status status = fs::status(file, error);
-  check(fs::exists(status), "cannot read config file {}: no such file", file.string());
-  check(fs::is_regular_file(status), "config file {} is not a regular file", file.string());
-  std::ifstream in(file, std::ios::binary);
-  check(in.is_open(), "cannot open config file {}", file.string());
-  // One byte more than allowed, to tell a file of exactly the limit from a larger one.
-  std::string text(kMaxConfigFileBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  check(!in.bad(), "cannot read config file {}", file.string());
-  text.resize(static_cast<size_t>(in.gcount()));
-  check(text.size() <= kMaxConfigFileBytes, "config file {} is larger than {} bytes", file.string(),
-        kMaxConfigFileBytes);
-  return text;
-}
-
-template <typename T>
-void read_value(const toml::node& node, T& field, const Place& place, const fs::path& base) {
-  if constexpr (std::is_same_v<T, bool>) {
-    const auto* value = node.as_boolean();
-    if (!value) fail(place, fmt::format("must be true or false, not {}", type_name(node)));
-    field = value->get();
-  } else if constexpr (kIsInteger<T>) {
-    const auto* value = node.as_integer();
-    if (!value) fail(place, fmt::format("must be an integer, not {}", type_name(node)));
-    const int64_t v = value->get();
-    if constexpr (std::is_unsigned_v<T>) {
-      if (v < 0) fail(place, fmt::format("is {}: it must not be negative", v));
-      if (static_cast<uint64_t>(v) > std::numeric_limits<T>::max()) {
-        fail(place, fmt::format("is {}: it must be at most {}", v, std::numeric_limits<T>::max()));
-      }
-    }
-    field = static_cast<T>(v);
-  } else if constexpr (std::is_same_v<T, double>) {
-    if (const auto* integer = node.as_integer()) {
-      field = static_cast<double>(integer->get());
-    } else if (const auto* number = node.as_floating_point()) {
-      field = number->get();
-    } else {
-      fail(place, fmt::format("must be a number, not {}", type_name(node)));
-    }
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    const auto* value = node.as_string();
-    if (!value) fail(place, fmt::format("must be a string, not {}", type_name(node)));
-    field = value->get();
-  } else if constexpr (std::is_same_v<T, fs::path>) {
-    const auto* value = node.as_string();
-    if (!value) fail(place, fmt::format("must be a path (a string), not {}", type_name(node)));
-    const fs::path path(value->get());
-    field = path.empty() || path.is_absolute() ? path : (base / path).lexically_normal();
-  } else {
-    static_assert(std::is_same_v<T, std::vector<std::string>>, "unsupported field type");
-    const auto* array = node.as_array();
-    if (!array) fail(place, fmt::format("must be an array of strings, not {}", type_name(node)));
-    std::vector<std::string> values;
-    for (const toml::node& element : *array) {
-      const auto* value = element.as_string();
-      if (!value) {
-        fail({place.file, place.section, place.key, element.source().begin.line},
-             fmt::format("must be an array of strings; element {} is {}", values.size() + 1,
-                         type_name(element)));
-      }
-      values.push_back(value->get());
-    }
-    field = std::move(values);
-  }
-}
-
-std::string join(const std::vector<std::string_view>& names) {
-  std::string text;
-  for (std::string_view name : names) text += fmt::format("{}{}", text.empty() ? "" : ", ", name);
-  return text;
-}
-
-// Refuses sections and keys that are not fields, and sections that are not tables: a misspelt
-// key would otherwise be ignored and its default used without a word.
-void check_known_keys(const toml::table& root, const fs::path& file) {
-  std::vector<std::pair<std::string_view, std::string_view>> fields;
-  std::vector<std::string_view> sections;
-  CoordinatorOptions defaults;
-  for_each_field(defaults, [&](std::string_view section, std::string_view key, auto&, auto) {
-    fields.emplace_back(section, key);
-    if (sections.empty() || sections.back() != section) sections.push_back(section);
-  });
-  for (const auto& [section_key, section_node] : root) {
-    const std::string_view section = section_key.str();
-    const uint32_t line = section_key.source().begin.line;
-    if (std::find(sections.begin(), sections.end(), section) == sections.end()) {
-      fail(file, line,
-           fmt::format("unknown section [{}] (the sections are {})", section, join(sections)));
-    }
-    const toml::table* table = section_node.as_table();
-    if (!table) {
-      fail(file, line,
-           fmt::format("{} must be a table ([{}]), not {}", section, section,
-                       type_name(section_node)));
-    }
-    for (const auto& [key, node] : *table) {
-      const std::pair<std::string_view, std::string_view> name(section, key.str());
-      if (std::find(fields.begin(), fields.end(), name) != fields.end()) continue;
-      std::vector<std::string_view> keys;
-      for (const auto& [s, k] : fields) {
-        if (s == section) keys.push_back(k);
-      }
-      fail(file, key.source().begin.line,
-           fmt::format("unknown key {}.{} (the keys of [{}] are {})", section, key.str(), section,
-                       join(keys)));
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Flags.
-
-// Integers are read by CLI11 with strtoull/strtoll in base 0, which takes "010" for octal 8 and
-// "-1" for 2^64-1 in an unsigned field. This transform accepts decimal digits within T's range
-// only and hands CLI11 the canonical text.
-template <typename T>
-CLI::Validator decimal_integer(T minimum = std::numeric_limits<T>::min()) {
-  return CLI::Validator(
-      [minimum](std::string& text) -> std::string {
-        T value{};
-        const char* first = text.data();
-        const char* last = first + text.size();
-        const auto [end, error] = std::from_chars(first, last, value);
-        if (text.empty() || error != std::errc() || end != last || value < minimum) {
-          return fmt::format("{} is not a decimal integer in [{}, {}]", text, minimum,
-                             std::numeric_limits<T>::max());
-        }
-        text = std::to_string(value);
-        return std::string();
-      },
-      "", "");
-}
-
-std::string list_text(const std::vector<std::string>& values) {
-  std::string text;
-  for (const std::string& value : values) text += text.empty() ? value : "," + value;
-  return "[" + text + "]";
-}
+// for_each_field as a value, for the templates of fedgan::config.
+constexpr auto kFields = [](auto& options, auto&& visit) { for_each_field(options, visit); };
 
 // ---------------------------------------------------------------------------------------------
 // JSON.
@@ -359,7 +162,7 @@ template <typename T>
 std::string json_value(const T& value) {
   if constexpr (std::is_same_v<T, bool>) {
     return value ? "true" : "false";
-  } else if constexpr (kIsInteger<T>) {
+  } else if constexpr (config::kIsInteger<T>) {
     return std::to_string(value);
   } else if constexpr (std::is_same_v<T, double>) {
     return json_number(value);
@@ -379,26 +182,6 @@ std::string json_value(const T& value) {
 // The command line.
 
 constexpr std::string_view kProgram = "fedgan-coordinator";
-
-// The --config value, found before CLI11 parses anything: the file must be loaded into the
-// options before the flags are bound to them, so that flags override it.
-std::optional<fs::path> find_config_flag(const std::vector<std::string>& args) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--") break;
-    if (args[i] == "--config" && i + 1 < args.size()) return fs::path(args[i + 1]);
-    if (args[i].rfind("--config=", 0) == 0) return fs::path(args[i].substr(9));
-  }
-  return std::nullopt;
-}
-
-// --help must work even with a --config file that does not load.
-bool asks_for_help(const std::vector<std::string>& args) {
-  for (const std::string& arg : args) {
-    if (arg == "--") return false;
-    if (arg == "-h" || arg == "--help") return true;
-  }
-  return false;
-}
 
 struct Subcommand {
   const char* name;
@@ -425,7 +208,7 @@ void add_subcommands(CLI::App& app, CommandLine& result, std::string& config_fla
     if (name != "serve") sub->add_flag("--json", result.json, "Print JSON instead of text");
     if (name == "history") {
       sub->add_option("--last", last, "Only the last N round attempts")
-          ->transform(decimal_integer<int64_t>(1));
+          ->transform(config::decimal_integer<int64_t>(1));
     }
     add_option_flags(*sub, result.options);
   }
@@ -434,52 +217,17 @@ void add_subcommands(CLI::App& app, CommandLine& result, std::string& config_fla
 }  // namespace
 
 CoordinatorOptions load_config_file(const fs::path& file) {
-  const std::string text = read_bounded(file);
-  toml::table root;
-  try {
-    root = toml::parse(text, file.string());
-  } catch (const toml::parse_error& error) {
-    fail(file, error.source().begin.line,
-         fmt::format("invalid TOML (column {}): {}", error.source().begin.column,
-                     error.description()));
-  }
-  check_known_keys(root, file);
   CoordinatorOptions options;
-  const fs::path base = fs::absolute(file).parent_path();
-  for_each_field(options, [&](std::string_view section, std::string_view key, auto& field, auto) {
-    const toml::table* table = root.get_as<toml::table>(section);
-    const toml::node* node = table ? table->get(key) : nullptr;
-    if (node) read_value(*node, field, Place{file, section, key, node->source().begin.line}, base);
-  });
+  try {
+    config::read_toml_file(file, options, kFields);
+  } catch (const config::ConfigError& error) {
+    throw CoordinatorError(error.what());
+  }
   return options;
 }
 
 void add_option_flags(CLI::App& app, CoordinatorOptions& options) {
-  for_each_field(options, [&](std::string_view section, std::string_view key, auto& field,
-                              std::string_view help) {
-    using T = Plain<decltype(field)>;
-    const std::string name = fmt::format("--{}.{}", section, key);
-    CLI::Option* option = nullptr;
-    if constexpr (std::is_same_v<T, bool>) {
-      // CLI11 shows no default for flags; say it, and how to turn the flag off.
-      option = app.add_flag(name, field,
-                            fmt::format("{} (default {}; {}=false turns it off)", help,
-                                        field ? "true" : "false", name));
-    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-      option = app.add_option_function<std::vector<std::string>>(
-                      name,
-                      [&field](const std::vector<std::string>& values) {
-                        field = values;
-                        if (values.size() == 1 && values.front().empty()) field.clear();
-                      },
-                      fmt::format("{}; \"\" empties the list", help))
-                   ->default_str(list_text(field));
-    } else {
-      option = app.add_option(name, field, std::string(help))->capture_default_str();
-      if constexpr (kIsInteger<T>) option->transform(decimal_integer<T>());
-    }
-    option->group(std::string(section));
-  });
+  config::add_field_flags(app, options, kFields);
 }
 
 std::string to_json(const CoordinatorOptions& options) {
@@ -539,8 +287,8 @@ std::string json_number(double value) {
 CommandLine parse_command_line(int argc, const char* const* argv) {
   CommandLine result;
   const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
-  if (!asks_for_help(args)) {
-    result.config_file = find_config_flag(args);
+  if (!config::asks_for_help(args)) {
+    result.config_file = config::find_config_flag(args);
     if (result.config_file) result.options = load_config_file(*result.config_file);
   }
 
@@ -552,15 +300,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   int64_t last = 0;
   add_subcommands(app, result, config_flag, last);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    std::ostringstream out, err;
-    const int code = app.exit(error, out, err);
-    result.exit_code = code == 0 ? 0 : 2;
-    result.message = code == 0 ? out.str() : err.str();
-    return result;
-  }
+  if (!config::parse_or_explain(app, argc, argv, result.exit_code, result.message)) return result;
   const CLI::App* chosen = app.get_subcommands().front();
   result.command = chosen->get_name();
   if (result.command == "history" && chosen->count("--last") > 0) result.limit = last;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "config/field_types.h"
 #include "coordinator/options.h"
 
 #include <cstdint>
@@ -20,8 +21,8 @@ namespace fedgan::coordinator {
 /// `--rounds.min_clients 3` on the command line and `"rounds": {"min_clients": 3}` in to_json.
 /// docs/configuration.md shows the complete file.
 
-/// Largest configuration file load_config_file reads.
-inline constexpr std::uintmax_t kMaxConfigFileBytes = 1 << 20;
+/// Largest configuration file load_config_file reads (1 MiB).
+using config::kMaxConfigFileBytes;
 
 /// Reads the TOML file `file` over the defaults. Sections are [server], [tls], [rounds], [model],
 /// [training], [aggregation], [storage] and [evaluation], keys the fields of options.h; a missing
