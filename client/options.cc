@@ -1,6 +1,7 @@
 #include "client/options.h"
 
 #include "client/error.h"
+#include "config/value_checks.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,21 +14,9 @@ namespace {
 // The longest wait between reconnection attempts that validate() accepts.
 constexpr double kMaxReconnectSeconds = 3600;
 
-void check_positive(double value, std::string_view name) {
-  check(std::isfinite(value) && value > 0, "{} is {}: it must be a finite number > 0", name, value);
-}
-
-void check_at_least(int64_t value, int64_t minimum, std::string_view name) {
-  check(value >= minimum, "{} is {}: it must be at least {}", name, value, minimum);
-}
-
-void check_one_of(const std::string& value, std::string_view name,
-                  std::initializer_list<std::string_view> allowed) {
-  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
-  std::string list;
-  for (std::string_view a : allowed) list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", a);
-  throw ClientError(fmt::format("{} is \"{}\": it must be one of {}", name, value, list));
-}
+constexpr auto check_positive = config::check_positive<ClientError>;
+constexpr auto check_at_least = config::check_at_least<ClientError>;
+constexpr auto check_one_of = config::check_one_of<ClientError>;
 
 void check_named(const std::filesystem::path& path, std::string_view name, std::string_view why) {
   check(!path.empty(), "{} is empty: {} (in the config file or with --{})", name, why, name);

@@ -1,5 +1,6 @@
 #include "coordinator/options.h"
 
+#include "config/value_checks.h"
 #include "coordinator/error.h"
 
 #include <algorithm>
@@ -17,21 +18,9 @@ constexpr size_t kMaxIdentityLength = 64;
 // Storage keeps run ids of 1 to 200 characters.
 constexpr size_t kMaxRunIdLength = 200;
 
-void check_positive(double value, std::string_view name) {
-  check(std::isfinite(value) && value > 0, "{} is {}: it must be a finite number > 0", name, value);
-}
-
-void check_at_least(int64_t value, int64_t minimum, std::string_view name) {
-  check(value >= minimum, "{} is {}: it must be at least {}", name, value, minimum);
-}
-
-void check_one_of(const std::string& value, std::string_view name,
-                  std::initializer_list<std::string_view> allowed) {
-  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
-  std::string list;
-  for (std::string_view a : allowed) list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", a);
-  throw CoordinatorError(fmt::format("{} is \"{}\": it must be one of {}", name, value, list));
-}
+constexpr auto check_positive = config::check_positive<CoordinatorError>;
+constexpr auto check_at_least = config::check_at_least<CoordinatorError>;
+constexpr auto check_one_of = config::check_one_of<CoordinatorError>;
 
 void check_not_empty(const std::filesystem::path& path, std::string_view name) {
   check(!path.empty(), "{} is empty: name the file in the config file or with --{}", name, name);
