@@ -3,9 +3,6 @@
 #include "client/error.h"
 #include "config/value_checks.h"
 
-#include <algorithm>
-#include <cmath>
-#include <initializer_list>
 #include <string_view>
 
 namespace fedgan::client {
