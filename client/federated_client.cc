@@ -331,11 +331,10 @@ FederatedClient::Next FederatedClient::handle_task(
   }
   count([](ClientStats& s) { ++s.rounds_trained; });
   const Next next = upload(connection, *plan, report);
-  save_state(round);
+  save_state(round);  // when nothing was uploaded; a no-op after an upload, which saved already
   return next;
 }
 
-// After the upload, so the coordinator aggregates while this site writes its state.
 void FederatedClient::save_state(uint64_t round) {
   try {
     round_.save_state();
@@ -426,6 +425,9 @@ FederatedClient::Next FederatedClient::upload(
   const bool admitted = status->code() == wire::STATUS_OK;
   if (admitted) {
     if (!upload->send(connection)) return Next::kContinue;
+    // The io thread streams the delta: the state is written meanwhile and while the coordinator
+    // aggregates, rather than between its verdict and the next task's model.
+    save_state(round);
     next = await_ack(round, "upload", status);
     if (next == Next::kEnd || !status) return next;
   }

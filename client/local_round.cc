@@ -283,7 +283,7 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
 
 void LocalRound::save_state() {
   if (!state_unsaved_) return;
-  save_local_state(model_, state_path_);
+  save_local_state(model_, scope_, state_path_);
   state_unsaved_ = false;
 }
 
@@ -307,10 +307,15 @@ gan::LocalTrainer& LocalRound::trainer_for(const gan::TrainerOptions& options) {
 void LocalRound::restore_last_good() {
   trainer_.reset();  // its moments come from the diverged steps
   state_unsaved_ = false;
-  if (load_local_state(model_, state_path_)) return;
-  // No saved state yet: back to this site's initial weights.
-  const gan::GanModel fresh = gan::make_model(spec_, options_.training.seed);
-  gan::load_full_state(model_, gan::full_state(fresh));
+  if (!load_local_state(model_, state_path_)) {
+    // No saved state yet: back to this site's initial weights.
+    const gan::GanModel fresh = gan::make_model(spec_, options_.training.seed);
+    gan::load_full_state(model_, gan::full_state(fresh));
+  }
+  // The federated tensors are not in the saved state: back to this round's global values.
+  torch::NoGradGuard no_grad;
+  const auto federated = gan::federated_tensors(model_, scope_);
+  for (size_t i = 0; i < federated.size(); ++i) federated[i].tensor.copy_(global_[i]);
 }
 
 std::vector<protocol::ConstTensorView> LocalRound::delta_views() const {

@@ -68,11 +68,12 @@ struct TrainHooks {
 /// global_destinations(), CPU float32 buffers that keep the global values; train() copies them
 /// into the model, runs `local_steps` steps of gan::LocalTrainer, computes delta = local - global
 /// (float32, element by element) into buffers that delta_views() exposes; save_state() then
-/// writes the whole model to the state directory (local_state.h), so the tensors that never
-/// travel survive a restart. The caller saves after uploading, which keeps the save (an fsync'd
-/// file the size of the model) off the round's critical path; a crash in between costs the
-/// private tensors one round. A new object built on the same state directory starts from the
-/// saved model.
+/// writes the tensors the task did not federate to the state directory (local_state.h), so they
+/// survive a restart (the federated ones come with every task). The caller saves while its upload
+/// is on the wire, which keeps the save (an fsync'd file) off the round's critical path; a crash
+/// before it costs the private tensors one round. A new object built on the same state directory
+/// starts from the saved tensors. A diverged round restores the saved tensors and this round's
+/// global values.
 ///
 /// Optimizer state (training.optimizer_state): with "keep" the Adam moments carry over from
 /// round to round while the task's optimizer settings stay the same, as in centralized training;
@@ -106,13 +107,15 @@ class LocalRound {
   std::vector<protocol::MutableTensorView> global_destinations();
 
   /// Trains `plan` (the last one planned) on the global values received into
-  /// global_destinations(); see the class comment. On divergence the model is restored from the
-  /// saved state (or, with none, re-initialised from the seed) and nothing is saved. Throws
-  /// ClientError when the state cannot be saved, and what LibTorch throws.
+  /// global_destinations(); see the class comment. On divergence the local tensors are restored
+  /// from the saved state (or, with none, re-initialised from the seed), the federated ones get
+  /// this round's global values, and nothing is saved. Throws ClientError when the saved state
+  /// cannot be read, and what LibTorch throws.
   RoundReport train(const TaskPlan& plan, const TrainHooks& hooks = {});
 
-  /// Writes the model of the last train() that did not diverge to the state directory, once
-  /// (later calls before the next train() do nothing). Throws ClientError when it cannot.
+  /// Writes the local tensors (those the last task did not federate) of the last train() that did
+  /// not diverge to the state directory, once (later calls before the next train() do nothing).
+  /// Throws ClientError when it cannot.
   void save_state();
 
   /// The delta of the last completed train(), in manifest order, as TensorStreamWriter takes it.

@@ -62,8 +62,9 @@ void save_named_tensors(const std::vector<gan::NamedTensor>& tensors, const fs::
   }
 }
 
-void save_local_state(const gan::GanModel& model, const fs::path& path) {
-  save_named_tensors(gan::full_state(model), path);
+void save_local_state(const gan::GanModel& model, gan::FederationScope scope,
+                      const fs::path& path) {
+  save_named_tensors(gan::local_tensors(model, scope), path);
 }
 
 bool load_local_state(const gan::GanModel& model, const fs::path& path) {
@@ -86,7 +87,7 @@ bool load_local_state(const gan::GanModel& model, const fs::path& path) {
     state.push_back({entry.key().toStringRef(), entry.value().toTensor()});
   }
   try {
-    gan::load_full_state(model, state);
+    gan::load_partial_state(model, state);
   } catch (const gan::GanError& e) {
     throw ClientError(fmt::format(
         "local state {} does not fit this site's model: {}; move the file away to start afresh "

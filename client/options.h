@@ -115,8 +115,9 @@ struct LimitsOptions {
 
 /// [state]: what survives a restart.
 struct StateOptions {
-  /// Directory of the local state: the site's whole model after each round (with federate =
-  /// "generator", its private discriminator). Created when missing.
+  /// Directory of the local state: the tensors of the site's model that the last task did not
+  /// federate, after each round (with federate = "generator", its private discriminator; always
+  /// the BatchNorm step counters). Created when missing.
   std::filesystem::path dir = "client-state";
   /// Also keep every delta this site uploads, as `dir/delta_round_NNNNNN.pt` (a state dict of
   /// the federated tensors, readable with torch.load): for audits of what left the site.

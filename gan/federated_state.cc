@@ -93,6 +93,16 @@ std::vector<NamedTensor> full_state(const GanModel& model) {
   return tensors;
 }
 
+std::vector<NamedTensor> local_tensors(const GanModel& model, FederationScope scope) {
+  std::unordered_set<std::string> federated;
+  for (const auto& entry : federated_tensors(model, scope)) federated.insert(entry.name);
+  std::vector<NamedTensor> local;
+  for (auto& entry : full_state(model)) {
+    if (federated.count(entry.name) == 0) local.push_back(std::move(entry));
+  }
+  return local;
+}
+
 bool all_finite(const std::vector<torch::Tensor>& tensors) {
   for (const auto& t : tensors) {
     if (t.numel() == 0 || !t.is_floating_point()) continue;
@@ -101,30 +111,44 @@ bool all_finite(const std::vector<torch::Tensor>& tensors) {
   return true;
 }
 
-void load_full_state(const GanModel& model, const std::vector<NamedTensor>& state) {
+namespace {
+
+// Checks every tensor of `state` against the model's tensor of its name (and, with
+// `every_tensor`, that none of the model's is missing) before copying any.
+void load_state(const GanModel& model, const std::vector<NamedTensor>& state, bool every_tensor) {
   const std::vector<NamedTensor> targets = full_state(model);
   std::unordered_map<std::string, const torch::Tensor*> by_name;
   for (const auto& entry : state) {
     check(by_name.emplace(entry.name, &entry.tensor).second,
           "tensor '{}' appears twice in the state", entry.name);
   }
-  std::unordered_set<std::string> expected;
+  std::unordered_map<std::string, const NamedTensor*> target_by_name;
   for (const auto& target : targets) {
     const auto found = by_name.find(target.name);
-    check(found != by_name.end(),
+    check(found != by_name.end() || !every_tensor,
           "the state has no tensor '{}', which the {} model needs (a checkpoint of another "
           "architecture or width?)",
           target.name, model.architecture);
-    check_compatible(target, *found->second);
-    expected.insert(target.name);
+    if (found != by_name.end()) check_compatible(target, *found->second);
+    target_by_name.emplace(target.name, &target);
   }
   for (const auto& entry : state) {
-    check(expected.count(entry.name) > 0, "the state holds tensor '{}', which the {} model lacks",
-          entry.name, model.architecture);
+    check(target_by_name.count(entry.name) > 0,
+          "the state holds tensor '{}', which the {} model lacks", entry.name, model.architecture);
   }
   // Everything matched: only now is anything copied, so a refused state leaves the model as it was.
   torch::NoGradGuard no_grad;
-  for (const auto& target : targets) target.tensor.copy_(*by_name.at(target.name));
+  for (const auto& entry : state) target_by_name.at(entry.name)->tensor.copy_(entry.tensor);
+}
+
+}  // namespace
+
+void load_full_state(const GanModel& model, const std::vector<NamedTensor>& state) {
+  load_state(model, state, true);
+}
+
+void load_partial_state(const GanModel& model, const std::vector<NamedTensor>& state) {
+  load_state(model, state, false);
 }
 
 void load_full_state(const GanModel& model,

@@ -64,6 +64,11 @@ std::vector<NamedTensor> federated_tensors(const GanModel& model, FederationScop
 /// above: what a checkpoint holds. Aliases the modules' memory, like federated_tensors.
 std::vector<NamedTensor> full_state(const GanModel& model);
 
+/// The tensors of full_state(model) that federated_tensors(model, scope) does not list, in the same
+/// order: what a site keeps to itself (with kGeneratorOnly its whole discriminator; always the
+/// integer step counters). Aliases the modules' memory, like full_state.
+std::vector<NamedTensor> local_tensors(const GanModel& model, FederationScope scope);
+
 /// True when every value of every tensor in `tensors` is finite (non-floating tensors count as
 /// finite). One reduction per tensor, without a mask: its sum in double, which is finite exactly
 /// when every value is: a sum of float32 values (each below 2^128) cannot overflow a double.
@@ -78,5 +83,10 @@ bool all_finite(const std::vector<torch::Tensor>& tensors);
 void load_full_state(const GanModel& model, const std::vector<NamedTensor>& state);
 void load_full_state(const GanModel& model,
                      const torch::OrderedDict<std::string, torch::Tensor>& state);
+
+/// load_full_state for a `state` that may hold any subset of the names of full_state(model) (such
+/// as local_tensors): the model's other tensors keep their values. The same checks, all before
+/// anything is copied.
+void load_partial_state(const GanModel& model, const std::vector<NamedTensor>& state);
 
 }  // namespace fedgan::gan

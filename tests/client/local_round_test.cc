@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -182,7 +183,7 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
     // Saving is the caller's step (after its upload): nothing is on disk before it.
     EXPECT_FALSE(std::filesystem::exists(options_.state.dir / "local_state_mlp.pt"));
     round.save_state();
-    for (const auto& entry : gan::full_state(round.model())) {
+    for (const auto& entry : gan::local_tensors(round.model(), FederationScope::kGeneratorOnly)) {
       saved.push_back({entry.name, entry.tensor.detach().to(torch::kCPU).clone()});
     }
   }
@@ -194,7 +195,7 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
 
   LocalRound restarted(options_, data_, "site-1");
   EXPECT_TRUE(restarted.state_loaded());
-  const auto state = gan::full_state(restarted.model());
+  const auto state = gan::local_tensors(restarted.model(), FederationScope::kGeneratorOnly);
   ASSERT_EQ(state.size(), saved.size());
   bool discriminator_checked = false;
   for (size_t i = 0; i < state.size(); ++i) {
@@ -207,7 +208,7 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
   // A fresh site (no state) starts from other private weights: the restart did load something.
   options_.state.dir = dir_ / "other-state";
   LocalRound fresh(options_, data_, "site-1");
-  const auto fresh_state = gan::full_state(fresh.model());
+  const auto fresh_state = gan::local_tensors(fresh.model(), FederationScope::kGeneratorOnly);
   bool differs = false;
   for (size_t i = 0; i < fresh_state.size(); ++i) {
     if (saved[i].tensor.is_floating_point()) {
@@ -215,6 +216,63 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
     }
   }
   EXPECT_TRUE(differs);
+}
+
+TEST_F(LocalRoundTest, TheStateFileHoldsOnlyWhatTheTaskDidNotFederate) {
+  LocalRound round(options_, data_, "site-1");
+  const auto manifest =
+      round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+  const TaskPlan plan = round.plan_task(make_task(1, manifest));
+  receive_global(round, plan.scope, 0.0f);
+  ASSERT_TRUE(round.train(plan).completed);
+  round.save_state();
+  std::ifstream in(round.state_path(), std::ios::binary);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
+  std::vector<std::string> names;
+  for (const auto& entry : torch::pickle_load(bytes).toGenericDict()) {
+    names.push_back(entry.key().toStringRef());
+    EXPECT_EQ(entry.value().toTensor().scalar_type(), torch::kInt64) << names.back();
+  }
+  // The step counters of the generator's four BatchNorm layers: everything else comes with the
+  // next task.
+  EXPECT_EQ(names, (std::vector<std::string>{"generator.net.1.num_batches_tracked",
+                                             "generator.net.4.num_batches_tracked",
+                                             "generator.net.7.num_batches_tracked",
+                                             "generator.net.10.num_batches_tracked"}));
+}
+
+TEST_F(LocalRoundTest, ADivergedRoundRestoresTheSavedLocalTensorsAndTheGlobalValues) {
+  LocalRound round(options_, data_, "site-1");
+  const auto manifest = round.manifest(FederationScope::kGeneratorOnly, wire::CODEC_FP32);
+  TaskPlan plan = round.plan_task(make_task(1, manifest, {{"federate", "generator"}}));
+  receive_global(round, plan.scope, 0.0f);
+  ASSERT_TRUE(round.train(plan).completed);
+  round.save_state();
+  std::vector<torch::Tensor> saved;
+  for (const auto& entry : gan::local_tensors(round.model(), plan.scope)) {
+    saved.push_back(entry.tensor.detach().to(torch::kCPU).clone());
+  }
+
+  plan = round.plan_task(make_task(2, manifest, {{"federate", "generator"}}));
+  // A generator whose weights overflow in its first forward pass: the losses are not finite.
+  receive_global(round, plan.scope, 1e38f);
+  const auto global = copies(round.global_destinations());
+  const RoundReport report = round.train(plan);
+  EXPECT_TRUE(report.diverged);
+  EXPECT_FALSE(report.completed);
+  EXPECT_THROW(round.delta_views(), ClientError);
+  const auto local = gan::local_tensors(round.model(), plan.scope);
+  ASSERT_EQ(local.size(), saved.size());
+  for (size_t i = 0; i < local.size(); ++i) {
+    EXPECT_TRUE(torch::equal(local[i].tensor.to(torch::kCPU), saved[i])) << local[i].name;
+  }
+  const auto federated = gan::federated_tensors(round.model(), plan.scope);
+  ASSERT_EQ(federated.size(), global.size());
+  for (size_t i = 0; i < federated.size(); ++i) {
+    EXPECT_TRUE(torch::equal(federated[i].tensor.to(torch::kCPU), global[i]))
+        << federated[i].name;
+  }
 }
 
 TEST_F(LocalRoundTest, RefusesTasksBeyondItsLimits) {
@@ -377,7 +435,7 @@ TEST_F(LocalRoundTest, ArchitectureMustFitTheData) {
 TEST_F(LocalRoundTest, RefusesAStateFileOfAnotherModel) {
   {
     LocalRound round(options_, data_, "site-1");
-    save_local_state(round.model(), round.state_path());
+    save_named_tensors(gan::full_state(round.model()), round.state_path());
   }
   // Three columns make an mlp with data_dim 3: the saved 2-D model does not fit it.
   LoadedData wide = data_;

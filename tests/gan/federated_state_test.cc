@@ -255,6 +255,64 @@ TEST_F(FederatedState, MismatchedStatesAreRefusedNamingTheTensorAndLeaveTheModel
   }
 }
 
+TEST_F(FederatedState, LocalTensorsAreTheFullStateLessTheFederatedOnes) {
+  const auto model = make_dcgan(DcganOptions{}, 13);
+  // Both networks federated: only the three integer step counters stay at the site.
+  EXPECT_EQ(names_of(local_tensors(model, FederationScope::kGeneratorAndDiscriminator)),
+            (std::vector<std::string>{"generator.project_norm.num_batches_tracked",
+                                      "generator.up1_norm.num_batches_tracked",
+                                      "discriminator.down2_norm.num_batches_tracked"}));
+  // Generator only: the whole discriminator too, in full_state order.
+  const auto local = local_tensors(model, FederationScope::kGeneratorOnly);
+  const auto federated = federated_tensors(model, FederationScope::kGeneratorOnly);
+  EXPECT_EQ(local.size() + federated.size(), full_state(model).size());
+  std::vector<std::string> discriminator;
+  for (const auto& entry : full_state(model)) {
+    if (starts_with(entry.name, kDiscriminatorPrefix)) discriminator.push_back(entry.name);
+  }
+  auto expected = std::vector<std::string>{"generator.project_norm.num_batches_tracked",
+                                           "generator.up1_norm.num_batches_tracked"};
+  expected.insert(expected.end(), discriminator.begin(), discriminator.end());
+  EXPECT_EQ(names_of(local), expected);
+  EXPECT_EQ(local.back().tensor.data_ptr(), full_state(model).back().tensor.data_ptr());
+}
+
+TEST_F(FederatedState, PartialStateLoadsOnlyItsTensors) {
+  auto source = make_dcgan(DcganOptions{}, 14);
+  touch_running_stats(source, 8);
+  auto target = make_dcgan(DcganOptions{}, 15);
+  const auto target_before = cloned_state(target);
+  std::vector<NamedTensor> local = local_tensors(source, FederationScope::kGeneratorOnly);
+  for (auto& entry : local) entry.tensor = entry.tensor.detach().clone();
+  load_partial_state(target, local);
+  const auto source_state = full_state(source);
+  const auto after = full_state(target);
+  for (size_t i = 0; i < after.size(); ++i) {
+    // The discriminator and the counters come from the source; the generator's weights stay.
+    const bool loaded = starts_with(after[i].name, kDiscriminatorPrefix) ||
+                        after[i].name.find("num_batches_tracked") != std::string::npos;
+    const auto& expected = loaded ? source_state[i].tensor : target_before[i].tensor;
+    EXPECT_TRUE(torch::equal(after[i].tensor, expected)) << after[i].name;
+  }
+  EXPECT_FALSE(torch::equal(source_state.front().tensor, after.front().tensor));
+
+  // A name the model lacks or a mismatched shape is refused before anything is copied.
+  auto unknown = local;
+  unknown.push_back({"discriminator.bogus", torch::zeros({1})});
+  const auto changed = cloned_state(target);
+  EXPECT_NE(error_of([&] { load_partial_state(target, unknown); }).find("'discriminator.bogus'"),
+            std::string::npos);
+  auto reshaped = local;
+  for (auto& entry : reshaped) {
+    if (entry.tensor.is_floating_point()) entry.tensor = torch::zeros({5});
+  }
+  EXPECT_NE(error_of([&] { load_partial_state(target, reshaped); }).find("[5]"),
+            std::string::npos);
+  for (size_t i = 0; i < changed.size(); ++i) {
+    EXPECT_TRUE(torch::equal(full_state(target)[i].tensor, changed[i].tensor)) << changed[i].name;
+  }
+}
+
 TEST_F(FederatedState, RefusesFederatingNonFloat32Parameters) {
   auto model = make_mlp_gan(MlpGanOptions{}, 12);
   model.discriminator->to(torch::kFloat64);
