@@ -20,12 +20,25 @@ void write_mean(float* out, const double* sum, size_t size, double total_weight)
   for (size_t i = 0; i < size; ++i) out[i] = static_cast<float>(sum[i] / total_weight);
 }
 
-void add_scaled_mean(float* global, const double* sum, size_t size, double total_weight,
-                     double server_lr) {
-  for (size_t i = 0; i < size; ++i) {
-    global[i] =
-        static_cast<float>(static_cast<double>(global[i]) + server_lr * (sum[i] / total_weight));
+// Returns the sum of the squares of the steps it adds. Four partial sums, one per lane, let the
+// compiler vectorise the reduction without reordering any one of them.
+double add_scaled_mean(float* global, const double* sum, size_t size, double total_weight,
+                       double server_lr) {
+  double squares[4] = {0.0, 0.0, 0.0, 0.0};
+  size_t i = 0;
+  for (; i + 4 <= size; i += 4) {
+    for (size_t lane = 0; lane < 4; ++lane) {
+      const double step = server_lr * (sum[i + lane] / total_weight);
+      squares[lane] += step * step;
+      global[i + lane] = static_cast<float>(static_cast<double>(global[i + lane]) + step);
+    }
   }
+  for (; i < size; ++i) {
+    const double step = server_lr * (sum[i] / total_weight);
+    squares[0] += step * step;
+    global[i] = static_cast<float>(static_cast<double>(global[i]) + step);
+  }
+  return (squares[0] + squares[1]) + (squares[2] + squares[3]);
 }
 
 }  // namespace
@@ -97,17 +110,20 @@ void StreamingFedAvg::apply_to(const MutableViews& global) const {
   apply_to(global, std::vector<bool>(layout_.num_tensors(), true));
 }
 
-void StreamingFedAvg::apply_to(const MutableViews& global, const std::vector<bool>& moving) const {
+double StreamingFedAvg::apply_to(const MutableViews& global,
+                                 const std::vector<bool>& moving) const {
   check_views(layout_, global, "global model");
   check(moving.size() == layout_.num_tensors(),
         "the moving mask has {} entries for a layout of {} tensors", moving.size(),
         layout_.num_tensors());
   check(num_updates_ > 0, "no update was added: the global model cannot be moved");
+  double squares = 0.0;
   for (size_t t = 0; t < global.size(); ++t) {
     if (!moving[t]) continue;
-    add_scaled_mean(global[t], sum_.data() + offsets_[t], layout_.tensors[t].size, total_weight_,
-                    options_.server_lr);
+    squares += add_scaled_mean(global[t], sum_.data() + offsets_[t], layout_.tensors[t].size,
+                               total_weight_, options_.server_lr);
   }
+  return std::sqrt(squares);
 }
 
 void StreamingFedAvg::reset() {

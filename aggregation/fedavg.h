@@ -67,8 +67,10 @@ class StreamingFedAvg final : public Aggregator {
   /// global = global + server_lr * (sum / total_weight), in double, rounded once to float.
   void apply_to(const MutableViews& global) const override;
   /// The same for the tensors whose `moving` entry is true; the others stay as they are (their
-  /// mean is discarded). `moving` has one entry per tensor of the layout.
-  void apply_to(const MutableViews& global, const std::vector<bool>& moving) const;
+  /// mean is discarded). `moving` has one entry per tensor of the layout. Returns the L2 norm of
+  /// the step, server_lr * mean over the moving tensors, in double before rounding: computed in
+  /// the same pass, so a caller that records it needs no buffer for the mean.
+  double apply_to(const MutableViews& global, const std::vector<bool>& moving) const;
 
   void reset() override;
 

@@ -262,12 +262,14 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
       torch::sub_out(delta_[i], federated[i].tensor.detach().to(torch::kCPU), global_[i]);
     }
     // A weight may overflow while the losses stay finite; a private one would poison every
-    // later round, and the saved state could not be loaded again.
+    // later round, and the saved state could not be loaded again. A federated weight is checked
+    // through its delta: local - global is not finite when local is not (the download checked
+    // global), so only the local tensors need a pass of their own.
     std::vector<torch::Tensor> weights;
-    for (const auto& entry : gan::full_state(model_)) {
+    for (const auto& entry : gan::local_tensors(model_, plan.scope)) {
       if (entry.tensor.is_floating_point()) weights.push_back(entry.tensor.detach());
     }
-    report.diverged = !gan::all_finite(weights) || !gan::all_finite(delta_);
+    report.diverged = !gan::all_finite(delta_) || !gan::all_finite(weights);
   }
   if (report.diverged) {
     restore_last_good();

@@ -621,23 +621,20 @@ void Coordinator::Impl::commit_round() {
   // round must be in the database before it can be committed there.
   settle_pending_commit();
   auto& round = *round_;
-  const auto& layout = model_.layout();
   auto& phases = round.phases;
   std::optional<PhaseTimer> aggregation_timer(phases.aggregation);
-  DeltaBuffer mean(model_);
-  round.fedavg.aggregate_into(mean.mutable_views());
   const auto networks = networks_of_round(options_.training, round.attempt.round);
   const std::vector<bool> moving = model_.moving_mask(networks);
   const double server_lr =
       server_lr_of_round(options_.aggregation, options_.rounds, round.attempt.round);
   double aggregate_norm = 0;
   if (server_adam_) {
+    DeltaBuffer mean(model_);
+    round.fedavg.aggregate_into(mean.mutable_views());
     server_adam_->set_lr(server_lr);
     aggregate_norm = server_adam_->step(mean.views(), model_.mutable_views(), moving);
   } else {
-    mean.zero_where_not(moving);
-    aggregate_norm = server_lr * aggregation::l2_norm(layout, mean.views());
-    round.fedavg.apply_to(model_.mutable_views(), moving);
+    aggregate_norm = round.fedavg.apply_to(model_.mutable_views(), moving);
   }
   aggregation_timer.reset();
 

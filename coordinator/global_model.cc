@@ -190,14 +190,4 @@ void DeltaBuffer::zero() {
   std::fill(values_.begin(), values_.end(), 0.0f);
 }
 
-void DeltaBuffer::zero_where_not(const std::vector<bool>& keep) {
-  check(keep.size() == layout_.num_tensors(), "a mask of {} entries for {} tensors", keep.size(),
-        layout_.num_tensors());
-  for (size_t t = 0; t < keep.size(); ++t) {
-    if (keep[t]) continue;
-    const auto begin = values_.begin() + static_cast<std::ptrdiff_t>(offsets_[t]);
-    std::fill(begin, begin + static_cast<std::ptrdiff_t>(layout_.tensors[t].size), 0.0f);
-  }
-}
-
 }  // namespace fedgan::coordinator

@@ -130,8 +130,6 @@ class DeltaBuffer {
   aggregation::MutableViews mutable_views();
   /// Sets every value to 0.
   void zero();
-  /// Sets the tensors whose `keep` entry is false to 0 (one entry per tensor).
-  void zero_where_not(const std::vector<bool>& keep);
 
   const aggregation::ModelLayout& layout() const { return layout_; }
   /// Bytes of float32 data held.

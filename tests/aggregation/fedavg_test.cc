@@ -117,8 +117,8 @@ TEST(StreamingFedAvg, ApplyMovesOnlyTheTensorsOfTheMovingMask) {
   StreamingFedAvg fedavg(kLayout, FedAvgOptions{});
   add_three(fedavg);
   Tensors global{{{1.0f, 2.0f, 3.0f}, {-1.0f, 0.5f}}};
-  fedavg.apply_to(global.mutable_views(), {false, true});
-  // "w" keeps its values; "b" += {0.6, 0}.
+  EXPECT_EQ(fedavg.apply_to(global.mutable_views(), {false, true}), 0.6);
+  // "w" keeps its values; "b" += {0.6, 0}; the step's norm counts "b" only.
   EXPECT_EQ(global.values[0], (std::vector<float>{1.0f, 2.0f, 3.0f}));
   EXPECT_EQ(global.values[1][0], static_cast<float>(-1.0 + 6.0 / 10));
   EXPECT_EQ(global.values[1][1], 0.5f);
@@ -134,7 +134,8 @@ TEST(StreamingFedAvg, ServerLearningRateOneMovesTheModelToTheMeanOfTheLocalModel
   const Tensors delta_b{{{-3.0f, 0.0f, 5.0f}, {2.0f, -0.5f}}};
   fedavg.add(delta_a.views(), 1);
   fedavg.add(delta_b.views(), 1);
-  fedavg.apply_to(global.mutable_views());
+  // The step is the mean delta {-1, 0.5, 3, 1.5, 0.25}: its norm is sqrt(12.5625).
+  EXPECT_EQ(fedavg.apply_to(global.mutable_views(), {true, true}), std::sqrt(12.5625));
   EXPECT_EQ(global.values, (std::vector<std::vector<float>>{{0.0f, 2.5f, 6.0f}, {0.5f, 0.75f}}));
 }
 

@@ -216,7 +216,9 @@ TEST(Coordinator, EachRoundSendsThePreviousCommitAndTheDatabaseSeesRoundsInOrder
     // Linear decay over 4 rounds: 1, 0.75, 0.5, 0.25.
     EXPECT_THAT(rounds[r].metrics_json.value_or(""),
                 HasSubstr(fmt::format(R"("server_lr": {})", 1.0 - 0.25 * static_cast<double>(r))));
-    if (r > 0) EXPECT_GT(rounds[r].round_id, rounds[r - 1].round_id);
+    if (r > 0) {
+      EXPECT_GT(rounds[r].round_id, rounds[r - 1].round_id);
+    }
     // Round r + 1 downloaded exactly what round r committed.
     if (r + 1 < rounds.size()) {
       EXPECT_EQ(committed_model(rounds[r], downloads[r].task.model()), downloads[r + 1].model)
