@@ -6,14 +6,6 @@ namespace fedgan::coordinator {
 
 using protocol::ProtocolError;
 
-ModelSnapshot::ModelSnapshot(const GlobalModel& model, wire::Codec codec) {
-  protocol::TensorStreamWriter writer(model.views(), codec);
-  manifest = writer.manifest();
-  wire::TensorChunk chunk;
-  while (writer.next_chunk(chunk)) chunks.push_back(chunk);
-  end = writer.transfer_end();
-}
-
 wire::Status make_status(wire::StatusCode code, const std::string& message) {
   wire::Status status;
   status.set_code(code);
@@ -117,21 +109,19 @@ void ClientSession::end_upload() {
   refusal_.reset();
 }
 
-void ClientSession::send_task(const wire::Task& task, std::shared_ptr<const ModelSnapshot> model) {
+void ClientSession::send_task(const wire::Task& task, std::shared_ptr<ModelSnapshot> model) {
   wire::Envelope envelope;
   *envelope.mutable_task() = task;
-  *envelope.mutable_task()->mutable_model() = model->manifest;
+  *envelope.mutable_task()->mutable_model() = model->manifest();
   envelope.mutable_task()->set_model_follows(true);
   connection_->send(envelope);
   connection_->send_stream(
       [model, next_chunk = size_t{0}](wire::Envelope& next) mutable {
-        if (next_chunk == model->chunks.size()) return false;
-        *next.mutable_chunk() = model->chunks[next_chunk++];
-        return true;
+        return model->chunk(next_chunk++, *next.mutable_chunk());
       },
       [model, connection = connection_] {
         wire::Envelope end;
-        *end.mutable_transfer_end() = model->end;
+        *end.mutable_transfer_end() = model->transfer_end();
         connection->send(end);
       });
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "coordinator/global_model.h"
+#include "coordinator/model_snapshot.h"
 #include "protocol/connection.h"
 #include "protocol/tensor_stream.h"
 
@@ -12,19 +13,6 @@
 namespace fedgan::coordinator {
 
 namespace wire = protocol::wire;
-
-/// The federated values of the global model as sent in one round, encoded once when the round
-/// starts: every client of the round downloads the same bytes even if the round commits (and the
-/// global model changes) while a slow client is still downloading, and the model is encoded and
-/// hashed once per round rather than once per client.
-struct ModelSnapshot {
-  /// Throws ProtocolError(NON_FINITE) naming the tensor when the model holds a NaN or infinity
-  /// (or, under CODEC_FP16, a value beyond its range).
-  ModelSnapshot(const GlobalModel& model, wire::Codec codec);
-  wire::Manifest manifest;
-  std::vector<wire::TensorChunk> chunks;
-  wire::TransferEnd end;
-};
 
 class ClientSession;
 
@@ -74,7 +62,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   uint64_t num_samples() const { return num_samples_; }
 
   /// Sends the task, then the model as a stream of chunks, then its TransferEnd.
-  void send_task(const wire::Task& task, std::shared_ptr<const ModelSnapshot> model);
+  void send_task(const wire::Task& task, std::shared_ptr<ModelSnapshot> model);
   void send_ack(const wire::Status& status);
   void close(wire::StatusCode code, const std::string& message);
 

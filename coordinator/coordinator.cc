@@ -205,6 +205,8 @@ class Coordinator::Impl : public Federation, public std::enable_shared_from_this
   asio::steady_timer deadline_timer_;
   std::map<std::string, std::shared_ptr<ClientSession>> sessions_;  // greeted, by identity
   std::optional<RunningRound> round_;
+  // What the last round sent: it reads model_ until finish(), which comes before model_ changes.
+  std::shared_ptr<ModelSnapshot> sent_model_;
   int64_t next_round_ = 1;
   int64_t failed_attempts_ = 0;
   std::optional<std::filesystem::path> last_checkpoint_;
@@ -520,14 +522,19 @@ void Coordinator::Impl::start_round() {
   const double now = storage::unix_seconds_now();
   RoundPhases phases;
   const wire::Codec codec = parse_wire_codec(options_.model.codec);
-  std::shared_ptr<const ModelSnapshot> snapshot;
+  std::shared_ptr<ModelSnapshot> snapshot;
   try {
     PhaseTimer timer(phases.dispatch);
-    snapshot = std::make_shared<const ModelSnapshot>(model_, codec);
+    snapshot = std::make_shared<ModelSnapshot>(model_, codec);
   } catch (const ProtocolError& error) {
     // Every later round would fail the same way: nothing a client can do about it.
     return stop(fmt::format("the global model cannot be sent: {}", error.what()), 1);
   }
+  // The previous snapshot (complete by now, unless a client never finished its download) is
+  // encoded in full before it is forgotten, since only sent_model_ is finished before model_
+  // changes.
+  if (sent_model_) sent_model_->finish();
+  sent_model_ = snapshot;
   storage::RoundAttempt attempt;
   attempt.run_id = options_.storage.run_id;
   attempt.round = round;
@@ -563,7 +570,7 @@ void Coordinator::Impl::start_round() {
   std::fflush(stdout);
 
   std::optional<PhaseTimer> dispatch(round_->phases.dispatch);
-  const uint64_t model_bytes = snapshot->manifest.total_bytes();
+  const uint64_t model_bytes = snapshot->total_bytes();
   const int64_t deadline_ms =
       static_cast<int64_t>(std::llround(now * 1000.0)) +
       static_cast<int64_t>(std::llround(options_.rounds.deadline_seconds * 1000.0));
@@ -623,6 +630,8 @@ void Coordinator::Impl::commit_round() {
   auto& round = *round_;
   auto& phases = round.phases;
   std::optional<PhaseTimer> aggregation_timer(phases.aggregation);
+  // A client still downloading the model this round sent gets it whole, not half the new one.
+  if (sent_model_) sent_model_->finish();
   const auto networks = networks_of_round(options_.training, round.attempt.round);
   const std::vector<bool> moving = model_.moving_mask(networks);
   const double server_lr =

@@ -236,10 +236,10 @@ TEST_F(LocalRoundTest, TheStateFileHoldsOnlyWhatTheTaskDidNotFederate) {
   }
   // The step counters of the generator's four BatchNorm layers: everything else comes with the
   // next task.
-  EXPECT_EQ(names, (std::vector<std::string>{"generator.net.1.num_batches_tracked",
-                                             "generator.net.4.num_batches_tracked",
-                                             "generator.net.7.num_batches_tracked",
-                                             "generator.net.10.num_batches_tracked"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                "generator.net.1.num_batches_tracked", "generator.net.4.num_batches_tracked",
+                "generator.net.7.num_batches_tracked", "generator.net.10.num_batches_tracked"}));
 }
 
 TEST_F(LocalRoundTest, ADivergedRoundRestoresTheSavedLocalTensorsAndTheGlobalValues) {
@@ -270,8 +270,7 @@ TEST_F(LocalRoundTest, ADivergedRoundRestoresTheSavedLocalTensorsAndTheGlobalVal
   const auto federated = gan::federated_tensors(round.model(), plan.scope);
   ASSERT_EQ(federated.size(), global.size());
   for (size_t i = 0; i < federated.size(); ++i) {
-    EXPECT_TRUE(torch::equal(federated[i].tensor.to(torch::kCPU), global[i]))
-        << federated[i].name;
+    EXPECT_TRUE(torch::equal(federated[i].tensor.to(torch::kCPU), global[i])) << federated[i].name;
   }
 }
 

@@ -306,8 +306,7 @@ TEST_F(FederatedState, PartialStateLoadsOnlyItsTensors) {
   for (auto& entry : reshaped) {
     if (entry.tensor.is_floating_point()) entry.tensor = torch::zeros({5});
   }
-  EXPECT_NE(error_of([&] { load_partial_state(target, reshaped); }).find("[5]"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { load_partial_state(target, reshaped); }).find("[5]"), std::string::npos);
   for (size_t i = 0; i < changed.size(); ++i) {
     EXPECT_TRUE(torch::equal(full_state(target)[i].tensor, changed[i].tensor)) << changed[i].name;
   }

@@ -1,0 +1,128 @@
+#include "coordinator/model_snapshot.h"
+
+#include "protocol/error.h"
+#include "protocol/tensor_stream.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fedgan::coordinator {
+namespace {
+
+namespace wire = protocol::wire;
+
+ModelOptions options(const std::string& codec) {
+  ModelOptions o;
+  o.architecture = "dcgan";  // several chunks of 512 KiB
+  o.init_seed = 3;
+  o.codec = codec;
+  return o;
+}
+
+// What a TensorStreamWriter over the model sends now: chunk bytes and the TransferEnd digest.
+struct Stream {
+  std::vector<std::string> chunks;
+  std::vector<uint64_t> offsets;
+  std::string sha256;
+};
+
+Stream eager_stream(const GlobalModel& model, wire::Codec codec) {
+  protocol::TensorStreamWriter writer(model.views(), codec);
+  Stream stream;
+  wire::TensorChunk chunk;
+  while (writer.next_chunk(chunk)) {
+    stream.chunks.push_back(chunk.data());
+    stream.offsets.push_back(chunk.offset());
+  }
+  stream.sha256 = writer.transfer_end().sha256();
+  return stream;
+}
+
+Stream pulled_stream(ModelSnapshot& snapshot) {
+  Stream stream;
+  wire::TensorChunk chunk;
+  for (size_t i = 0; snapshot.chunk(i, chunk); ++i) {
+    stream.chunks.push_back(chunk.data());
+    stream.offsets.push_back(chunk.offset());
+  }
+  stream.sha256 = snapshot.transfer_end().sha256();
+  return stream;
+}
+
+bool same(const Stream& a, const Stream& b) {
+  return a.chunks == b.chunks && a.offsets == b.offsets && a.sha256 == b.sha256;
+}
+
+// The message of the ProtocolError(NON_FINITE) that building a snapshot throws, or "".
+std::string refusal(const GlobalModel& model, wire::Codec codec) {
+  try {
+    ModelSnapshot snapshot(model, codec);
+  } catch (const protocol::ProtocolError& error) {
+    EXPECT_EQ(error.code(), wire::STATUS_NON_FINITE);
+    return error.what();
+  }
+  return "";
+}
+
+TEST(ModelSnapshot, SendsWhatAWriterOverTheModelSendsEvenAfterTheModelChanges) {
+  GlobalModel model(options("fp32"));
+  const Stream expected = eager_stream(model, wire::CODEC_FP32);
+  ASSERT_GT(expected.chunks.size(), 3u);
+  ModelSnapshot snapshot(model, wire::CODEC_FP32);
+  EXPECT_EQ(snapshot.manifest().SerializeAsString(), model.manifest().SerializeAsString());
+  EXPECT_EQ(snapshot.total_bytes(), model.manifest().total_bytes());
+  // One client has taken two chunks when the round commits: finish() encodes the rest first.
+  wire::TensorChunk chunk;
+  ASSERT_TRUE(snapshot.chunk(0, chunk));
+  ASSERT_TRUE(snapshot.chunk(1, chunk));
+  snapshot.finish();
+  for (const float* values : model.const_views()) const_cast<float*>(values)[0] += 1.0f;
+  EXPECT_FALSE(same(eager_stream(model, wire::CODEC_FP32), expected));
+  // A client that starts now, and one that went on from its third chunk, get the old model.
+  EXPECT_TRUE(same(pulled_stream(snapshot), expected));
+  ASSERT_TRUE(snapshot.chunk(2, chunk));
+  EXPECT_EQ(chunk.data(), expected.chunks[2]);
+  EXPECT_FALSE(snapshot.chunk(expected.chunks.size(), chunk));
+}
+
+TEST(ModelSnapshot, ConnectionsPullingAtOnceGetTheSameStream) {
+  GlobalModel model(options("fp16"));
+  const Stream expected = eager_stream(model, wire::CODEC_FP16);
+  ModelSnapshot snapshot(model, wire::CODEC_FP16);
+  std::vector<Stream> streams(4);
+  std::vector<std::thread> connections;
+  for (auto& stream : streams) {
+    connections.emplace_back([&snapshot, &stream] { stream = pulled_stream(snapshot); });
+  }
+  for (auto& connection : connections) connection.join();
+  for (const auto& stream : streams) EXPECT_TRUE(same(stream, expected));
+}
+
+TEST(ModelSnapshot, RefusesAModelThatCannotBeEncodedNamingTheTensorAndElement) {
+  GlobalModel model(options("fp32"));
+  const auto values = model.mutable_views();
+  const std::string name = model.manifest().tensors(2).name();
+  values[2][5] = std::numeric_limits<float>::quiet_NaN();
+  std::string message = refusal(model, wire::CODEC_FP32);
+  EXPECT_NE(message.find("'" + name + "'"), std::string::npos) << message;
+  EXPECT_NE(message.find("index 5"), std::string::npos) << message;
+  values[2][5] = std::numeric_limits<float>::infinity();
+  EXPECT_NE(refusal(model, wire::CODEC_FP32), "");
+
+  // Binary16 holds magnitudes that round to at most 65504: 65519 does, 65520 rounds to infinity.
+  values[2][5] = -65519.0f;
+  EXPECT_EQ(refusal(model, wire::CODEC_FP16), "");
+  EXPECT_EQ(refusal(model, wire::CODEC_FP32), "");
+  values[2][5] = -65520.0f;
+  message = refusal(model, wire::CODEC_FP16);
+  EXPECT_NE(message.find("'" + name + "'"), std::string::npos) << message;
+  EXPECT_EQ(refusal(model, wire::CODEC_FP32), "");
+}
+
+}  // namespace
+}  // namespace fedgan::coordinator
