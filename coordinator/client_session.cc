@@ -115,10 +115,8 @@ void ClientSession::send_task(const wire::Task& task, std::shared_ptr<ModelSnaps
   *envelope.mutable_task()->mutable_model() = model->manifest();
   envelope.mutable_task()->set_model_follows(true);
   connection_->send(envelope);
-  connection_->send_stream(
-      [model, next_chunk = size_t{0}](wire::Envelope& next) mutable {
-        return model->chunk(next_chunk++, *next.mutable_chunk());
-      },
+  connection_->send_frames(
+      [model, next_chunk = size_t{0}]() mutable { return model->frame(next_chunk++); },
       [model, connection = connection_] {
         wire::Envelope end;
         *end.mutable_transfer_end() = model->transfer_end();

@@ -1,5 +1,7 @@
 #include "coordinator/model_snapshot.h"
 
+#include "protocol/frame.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -58,18 +60,19 @@ ModelSnapshot::ModelSnapshot(const GlobalModel& model, wire::Codec codec)
 }
 
 void ModelSnapshot::encode_up_to(size_t count) {
-  while (chunks_.size() < count && !writer_.done()) {
-    writer_.next_chunk(chunks_.emplace_back());
+  wire::Envelope envelope;
+  while (frames_.size() < count && !writer_.done()) {
+    writer_.next_chunk(*envelope.mutable_chunk());
+    frames_.push_back(
+        std::make_shared<const std::vector<uint8_t>>(protocol::encode_frame(envelope)));
   }
   if (writer_.done() && !end_) end_ = writer_.transfer_end();
 }
 
-bool ModelSnapshot::chunk(size_t index, wire::TensorChunk& out) {
+protocol::Connection::SharedFrame ModelSnapshot::frame(size_t index) {
   std::lock_guard lock(mutex_);
   encode_up_to(index + 1);
-  if (index >= chunks_.size()) return false;
-  out = chunks_[index];
-  return true;
+  return index < frames_.size() ? frames_[index] : nullptr;
 }
 
 wire::TransferEnd ModelSnapshot::transfer_end() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "coordinator/global_model.h"
+#include "protocol/connection.h"
 #include "protocol/tensor_stream.h"
 
 #include <cstddef>
@@ -10,12 +11,13 @@
 
 namespace fedgan::coordinator {
 
-/// The federated values of the global model as sent in one round, encoded and hashed once for
-/// every client of the round. Chunks are encoded as the first connection asks for each, so the
-/// first bytes leave while the rest of the model is still being encoded and hashed, rather than
-/// after a pass over all of it. Every client of the round downloads the same bytes even if the
-/// round commits while a slow client is still downloading: the coordinator calls finish() before
-/// the global model changes. Thread-safe (connections may pull from several io threads).
+/// The federated values of the global model as sent in one round, encoded, hashed and framed once
+/// for every client of the round: each connection writes the same frames. Chunks are encoded as
+/// the first connection asks for each, so the first bytes leave while the rest of the model is
+/// still being encoded and hashed, rather than after a pass over all of it. Every client of the
+/// round downloads the same bytes even if the round commits while a slow client is still
+/// downloading: the coordinator calls finish() before the global model changes. Thread-safe
+/// (connections may pull from several io threads).
 class ModelSnapshot {
  public:
   /// Describes the model and checks, with one pass of reads, that each value can be encoded under
@@ -27,9 +29,9 @@ class ModelSnapshot {
   const protocol::wire::Manifest& manifest() const { return writer_.manifest(); }
   uint64_t total_bytes() const { return writer_.total_bytes(); }
 
-  /// Copies chunk `index` (in stream order) into `out` and returns true, encoding the chunks up
-  /// to it that no connection has asked for yet; returns false past the last chunk.
-  bool chunk(size_t index, protocol::wire::TensorChunk& out);
+  /// The frame of chunk `index` (in stream order), encoding the chunks up to it that no connection
+  /// has asked for yet; null past the last chunk.
+  protocol::Connection::SharedFrame frame(size_t index);
   /// The TransferEnd that follows the chunks (their SHA-256); encodes whatever is left first.
   protocol::wire::TransferEnd transfer_end();
   /// Encodes every chunk not encoded yet, after which the model may change.
@@ -40,7 +42,7 @@ class ModelSnapshot {
 
   std::mutex mutex_;
   protocol::TensorStreamWriter writer_;
-  std::vector<protocol::wire::TensorChunk> chunks_;
+  std::vector<protocol::Connection::SharedFrame> frames_;
   std::optional<protocol::wire::TransferEnd> end_;
 };
 

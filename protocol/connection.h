@@ -71,6 +71,12 @@ class Connection {
   /// Called on the strand only when the previous frame of the stream has been written, so a
   /// stream of any length holds one frame in memory. An exception ends the connection.
   using StreamSource = std::function<bool(wire::Envelope& next)>;
+  /// One frame (encode_frame: header and body), encoded once and shared, e.g. a chunk of the model
+  /// that every client of a round downloads.
+  using SharedFrame = std::shared_ptr<const std::vector<uint8_t>>;
+  /// Produces the next frame of a stream, or null when the stream is done. Called like a
+  /// StreamSource.
+  using FrameSource = std::function<SharedFrame()>;
 
   virtual ~Connection() = default;
 
@@ -86,6 +92,11 @@ class Connection {
   /// messages queued later go out after its last one. `on_done` runs on the strand after the
   /// stream's last frame was written. Thread-safe; throws like send().
   virtual void send_stream(StreamSource source, std::function<void()> on_done) = 0;
+
+  /// send_stream for frames already encoded: they are written as they are, without a copy. A frame
+  /// whose body exceeds this connection's frame limit ends the connection (ProtocolError
+  /// FRAME_TOO_LARGE), as a message that does not decode does.
+  virtual void send_frames(FrameSource source, std::function<void()> on_done) = 0;
 
   /// Sends what is queued, then Goodbye{code, message}, shuts TLS down and closes. Thread-safe;
   /// a no-op once the connection has failed or is closing.

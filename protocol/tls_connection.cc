@@ -28,6 +28,10 @@ constexpr size_t kReadBufferBytes = 64 * 1024;
 // be printable.
 constexpr size_t kMaxIdentityBytes = 64;
 
+Connection::SharedFrame shared(std::vector<uint8_t> frame) {
+  return std::make_shared<const std::vector<uint8_t>>(std::move(frame));
+}
+
 std::string endpoint_text(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
   return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), endpoint.port())
@@ -288,9 +292,9 @@ void TlsConnection::deliver(wire::Envelope& message) {
 
 void TlsConnection::send(const wire::Envelope& message) {
   if (auto error = remembered()) throw *error;
-  auto frame = encode_frame(message, options_.max_frame_bytes);
+  auto frame = shared(encode_frame(message, options_.max_frame_bytes));
   asio::post(strand_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
-    self->enqueue(Outgoing{std::move(frame), nullptr, nullptr});
+    self->enqueue(Outgoing{std::move(frame), {}, {}, {}});
   });
 }
 
@@ -298,7 +302,15 @@ void TlsConnection::send_stream(StreamSource source, std::function<void()> on_do
   if (auto error = remembered()) throw *error;
   asio::post(strand_, [self = shared_from_this(), source = std::move(source),
                        on_done = std::move(on_done)]() mutable {
-    self->enqueue(Outgoing{{}, std::move(source), std::move(on_done)});
+    self->enqueue(Outgoing{{}, std::move(source), {}, std::move(on_done)});
+  });
+}
+
+void TlsConnection::send_frames(FrameSource source, std::function<void()> on_done) {
+  if (auto error = remembered()) throw *error;
+  asio::post(strand_, [self = shared_from_this(), source = std::move(source),
+                       on_done = std::move(on_done)]() mutable {
+    self->enqueue(Outgoing{{}, {}, std::move(source), std::move(on_done)});
   });
 }
 
@@ -306,7 +318,7 @@ void TlsConnection::enqueue(Outgoing item) {
   if (state_ == State::kClosing || state_ == State::kClosed) return;
   {
     std::lock_guard lock(shared_mutex_);
-    queued_bytes_ += item.frame.size();
+    queued_bytes_ += item.frame ? item.frame->size() : 0;
   }
   if (queued_bytes_ > options_.max_queued_bytes) {
     return fail(TransportError(
@@ -318,20 +330,30 @@ void TlsConnection::enqueue(Outgoing item) {
   write_next();
 }
 
-// Moves the next frame into writing_: a queued frame, or the next message of the stream at the
+// Moves the next frame into writing_: a queued frame, or the next frame of the stream at the
 // front of the queue (finished streams are popped and their on_done called).
 bool TlsConnection::take_next_frame() {
   while (!queue_.empty()) {
     Outgoing& front = queue_.front();
-    if (!front.source) {
+    if (front.frame) {
       writing_ = std::move(front.frame);
       queue_.pop_front();
       return true;
     }
-    wire::Envelope next;
-    if (front.source(next)) {
-      writing_ = encode_frame(next, options_.max_frame_bytes);
-      return true;
+    if (front.frames) {
+      if (auto frame = front.frames()) {
+        const size_t body = frame->size() - std::min(frame->size(), kFrameHeaderBytes);
+        check(body <= options_.max_frame_bytes, wire::STATUS_FRAME_TOO_LARGE,
+              "a frame of {} bytes exceeds the limit of {}", body, options_.max_frame_bytes);
+        writing_ = std::move(frame);
+        return true;
+      }
+    } else if (front.messages) {
+      wire::Envelope next;
+      if (front.messages(next)) {
+        writing_ = shared(encode_frame(next, options_.max_frame_bytes));
+        return true;
+      }
     }
     auto on_done = std::move(front.on_done);
     queue_.pop_front();
@@ -357,15 +379,15 @@ void TlsConnection::write_next() {
   }
   {
     std::lock_guard lock(shared_mutex_);
-    queued_bytes_ -= std::min(queued_bytes_, writing_.size());
-    stats_.peak_queued_bytes = std::max(stats_.peak_queued_bytes, queued_bytes_ + writing_.size());
+    queued_bytes_ -= std::min(queued_bytes_, writing_->size());
+    stats_.peak_queued_bytes = std::max(stats_.peak_queued_bytes, queued_bytes_ + writing_->size());
   }
   write_in_flight_ = true;
   write_timer_.expires_after(options_.frame_timeout);
   write_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     self->on_write_deadline(ec);
   });
-  asio::async_write(stream_, asio::buffer(writing_),
+  asio::async_write(stream_, asio::buffer(*writing_),
                     [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
                       self->on_write(ec, bytes);
                     });
@@ -408,7 +430,8 @@ void TlsConnection::schedule_heartbeat() {
           std::chrono::duration_cast<std::chrono::milliseconds>(
               std::chrono::system_clock::now().time_since_epoch())
               .count());
-      self->enqueue(Outgoing{encode_frame(heartbeat, self->options_.max_frame_bytes), {}, {}});
+      self->enqueue(
+          Outgoing{shared(encode_frame(heartbeat, self->options_.max_frame_bytes)), {}, {}, {}});
     }
     self->schedule_heartbeat();
   });
@@ -423,7 +446,7 @@ void TlsConnection::close(wire::StatusCode code, const std::string& message) {
                                   fmt::format("closed by this side: {}", message), code));
     self->state_ = State::kClosing;
     // Graceful: what was queued before close() still goes out, then the Goodbye.
-    self->queue_.push_back(Outgoing{encode_frame(goodbye(code, message)), {}, {}});
+    self->queue_.push_back(Outgoing{shared(encode_frame(goodbye(code, message))), {}, {}, {}});
     self->write_next();
   });
 }
@@ -440,7 +463,10 @@ void TlsConnection::fail_with_goodbye(TransportError error) {
   // Only protocol statuses are explained to the peer; an internal failure stays local.
   const bool internal = error.status() == wire::STATUS_INTERNAL;
   queue_.push_back(Outgoing{
-      encode_frame(goodbye(error.status(), internal ? "internal error" : error.what())), {}, {}});
+      shared(encode_frame(goodbye(error.status(), internal ? "internal error" : error.what()))),
+      {},
+      {},
+      {}});
   write_next();
 }
 

@@ -38,6 +38,7 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   void start(MessageHandler on_message, CloseHandler on_close) override;
   void send(const wire::Envelope& message) override;
   void send_stream(StreamSource source, std::function<void()> on_done) override;
+  void send_frames(FrameSource source, std::function<void()> on_done) override;
   void close(wire::StatusCode code, const std::string& message) override;
   const std::string& peer_identity() const override { return identity_; }
   const std::string& remote_address() const override { return address_; }
@@ -47,9 +48,11 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
 
  private:
   enum class State { kHandshaking, kOpen, kClosing, kClosed };
+  // A ready frame, or a stream (of messages or of frames) with what runs after its last frame.
   struct Outgoing {
-    std::vector<uint8_t> frame;  // a ready frame, or empty when `source` is set
-    StreamSource source;
+    SharedFrame frame;
+    StreamSource messages;
+    FrameSource frames;
     std::function<void()> on_done;
   };
   using Clock = std::chrono::steady_clock;
@@ -94,7 +97,7 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   bool tls_shutdown_started_ = false;
 
   std::deque<Outgoing> queue_;
-  std::vector<uint8_t> writing_;
+  SharedFrame writing_;
   bool write_in_flight_ = false;
   bool goodbye_queued_ = false;
   Clock::time_point last_write_;

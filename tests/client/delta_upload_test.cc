@@ -18,6 +18,9 @@ class RecordingConnection : public protocol::Connection {
     source_ = std::move(source);
     on_done_ = std::move(on_done);
   }
+  void send_frames(FrameSource, std::function<void()>) override {
+    ADD_FAILURE() << "a client uploads messages, not encoded frames";
+  }
   void close(wire::StatusCode, const std::string&) override {}
   const std::string& peer_identity() const override { return name_; }
   const std::string& remote_address() const override { return name_; }

@@ -1,6 +1,7 @@
 #include "coordinator/model_snapshot.h"
 
 #include "protocol/error.h"
+#include "protocol/frame.h"
 #include "protocol/tensor_stream.h"
 
 #include <gtest/gtest.h>
@@ -43,10 +44,20 @@ Stream eager_stream(const GlobalModel& model, wire::Codec codec) {
   return stream;
 }
 
+// The chunk a frame of the snapshot carries.
+wire::TensorChunk chunk_of(const std::vector<uint8_t>& frame) {
+  const auto header = protocol::decode_frame_header(frame.data(), protocol::kDefaultMaxFrameBytes);
+  EXPECT_EQ(header.body_bytes + protocol::kFrameHeaderBytes, frame.size());
+  const auto envelope = protocol::decode_envelope(frame.data() + protocol::kFrameHeaderBytes,
+                                                  frame.size() - protocol::kFrameHeaderBytes);
+  EXPECT_TRUE(envelope.has_chunk());
+  return envelope.chunk();
+}
+
 Stream pulled_stream(ModelSnapshot& snapshot) {
   Stream stream;
-  wire::TensorChunk chunk;
-  for (size_t i = 0; snapshot.chunk(i, chunk); ++i) {
+  for (size_t i = 0; const auto frame = snapshot.frame(i); ++i) {
+    const auto chunk = chunk_of(*frame);
     stream.chunks.push_back(chunk.data());
     stream.offsets.push_back(chunk.offset());
   }
@@ -77,17 +88,19 @@ TEST(ModelSnapshot, SendsWhatAWriterOverTheModelSendsEvenAfterTheModelChanges) {
   EXPECT_EQ(snapshot.manifest().SerializeAsString(), model.manifest().SerializeAsString());
   EXPECT_EQ(snapshot.total_bytes(), model.manifest().total_bytes());
   // One client has taken two chunks when the round commits: finish() encodes the rest first.
-  wire::TensorChunk chunk;
-  ASSERT_TRUE(snapshot.chunk(0, chunk));
-  ASSERT_TRUE(snapshot.chunk(1, chunk));
+  ASSERT_TRUE(snapshot.frame(0));
+  ASSERT_TRUE(snapshot.frame(1));
   snapshot.finish();
   for (const float* values : model.const_views()) const_cast<float*>(values)[0] += 1.0f;
   EXPECT_FALSE(same(eager_stream(model, wire::CODEC_FP32), expected));
   // A client that starts now, and one that went on from its third chunk, get the old model.
   EXPECT_TRUE(same(pulled_stream(snapshot), expected));
-  ASSERT_TRUE(snapshot.chunk(2, chunk));
-  EXPECT_EQ(chunk.data(), expected.chunks[2]);
-  EXPECT_FALSE(snapshot.chunk(expected.chunks.size(), chunk));
+  const auto third = snapshot.frame(2);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(chunk_of(*third).data(), expected.chunks[2]);
+  // Every connection writes the same frame, not a copy of it.
+  EXPECT_EQ(snapshot.frame(2), third);
+  EXPECT_FALSE(snapshot.frame(expected.chunks.size()));
 }
 
 TEST(ModelSnapshot, ConnectionsPullingAtOnceGetTheSameStream) {

@@ -1,5 +1,5 @@
 // The connection's limits and life cycle over real loopback TLS: deadlines, broken framing,
-// the connection limit, heartbeats, and how an ended connection behaves.
+// the connection limit, heartbeats, streams of shared frames, and how an ended connection behaves.
 
 #include "tests/protocol/raw_peer.h"
 #include "tests/protocol/transport_fixture.h"
@@ -263,6 +263,76 @@ TEST(Connection, PeerThatStopsReadingHitsTheQueueLimitNotMemory) {
               ended->kind() == TransportErrorKind::kTimeout)
       << ended->what();
   EXPECT_LE(accepted->connection->stats().peak_queued_bytes, (4u << 20) + (2u << 20));
+}
+
+// Frames encoded once, as a round's model chunks are for all of its clients.
+std::vector<Connection::SharedFrame> chunk_frames(size_t count, size_t bytes) {
+  std::vector<Connection::SharedFrame> frames;
+  for (size_t i = 0; i < count; ++i) {
+    wire::Envelope chunk;
+    chunk.mutable_chunk()->set_offset(i * bytes);
+    chunk.mutable_chunk()->set_data(std::string(bytes, static_cast<char>('a' + i)));
+    frames.push_back(std::make_shared<const std::vector<uint8_t>>(encode_frame(chunk)));
+  }
+  return frames;
+}
+
+Connection::FrameSource source_of(std::vector<Connection::SharedFrame> frames) {
+  return [frames = std::move(frames), next = size_t{0}]() mutable {
+    return next < frames.size() ? frames[next++] : nullptr;
+  };
+}
+
+TEST(Connection, SharedFramesGoOutInOrderBetweenTheMessagesAroundThem) {
+  IoThread io;
+  TestServer server(io.io(), test_pki().options("coordinator"));
+  const auto tls = TlsContext::client(test_pki().options("site-1"));
+  auto client = connect_client(io.io(), tls, server.port());
+  ASSERT_TRUE(client.endpoint);
+  auto accepted = server.accepted();
+  ASSERT_TRUE(accepted);
+  wire::Envelope before, after;
+  before.mutable_ack()->mutable_status()->set_message("before");
+  after.mutable_ack()->mutable_status()->set_message("after");
+  Mailbox<bool> done;
+  accepted->connection->send(before);
+  accepted->connection->send_frames(source_of(chunk_frames(3, 1000)), [&] { done.push(true); });
+  accepted->connection->send(after);
+
+  auto first = client.endpoint->inbox->pop();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->ack().status().message(), "before");
+  for (size_t i = 0; i < 3; ++i) {
+    auto chunk = client.endpoint->inbox->pop();
+    ASSERT_TRUE(chunk && chunk->has_chunk());
+    EXPECT_EQ(chunk->chunk().offset(), i * 1000);
+    EXPECT_EQ(chunk->chunk().data(), std::string(1000, static_cast<char>('a' + i)));
+  }
+  auto last = client.endpoint->inbox->pop();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->ack().status().message(), "after");
+  EXPECT_TRUE(done.pop());
+}
+
+TEST(Connection, ASharedFrameBeyondTheFrameLimitEndsTheConnection) {
+  IoThread io;
+  auto options = fast_options();
+  options.max_frame_bytes = 4096;
+  TestServer server(io.io(), test_pki().options("coordinator"), with_connection(options));
+  const auto tls = TlsContext::client(test_pki().options("site-1"));
+  auto client = connect_client(io.io(), tls, server.port());
+  ASSERT_TRUE(client.endpoint);
+  auto accepted = server.accepted();
+  ASSERT_TRUE(accepted);
+  accepted->connection->send_frames(source_of(chunk_frames(1, 5000)), nullptr);
+  auto ended = accepted->closed->pop();
+  ASSERT_TRUE(ended);
+  EXPECT_THAT(ended->what(), HasSubstr("exceeds the limit of 4096"));
+  // The peer hears of an internal failure and never sees the frame.
+  auto client_end = client.endpoint->closed->pop();
+  ASSERT_TRUE(client_end);
+  EXPECT_EQ(client_end->kind(), TransportErrorKind::kClosedByPeer);
+  EXPECT_EQ(client.endpoint->inbox->size(), 0u);
 }
 
 }  // namespace
