@@ -124,6 +124,19 @@ void TlsConnection::connect_handshake(const tcp::resolver::results_type& endpoin
 }
 
 void TlsConnection::run_handshake(bool server, HandshakeHandler handler) {
+  // A frame's last TLS record is short, and so are whole messages (Ack, TransferEnd, Heartbeat);
+  // with Nagle's algorithm such a record waits for the peer's ACK of the bytes before it, which
+  // Linux delays by up to 40 ms. Frames are written whole, so there is nothing for Nagle to merge.
+  boost::system::error_code ec;
+  stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
+  if (ec) {
+    TransportError error(
+        TransportErrorKind::kNetwork,
+        fmt::format("cannot turn off Nagle's algorithm on the connection to {}: {}", address_,
+                    ec.message()));
+    fail(error);
+    return handler(error);
+  }
   stream_.async_handshake(server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
                           [self = shared_from_this(), handler = std::move(handler)](
                               const boost::system::error_code& ec) mutable {

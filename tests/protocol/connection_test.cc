@@ -5,6 +5,11 @@
 #include "tests/protocol/transport_fixture.h"
 
 #include <gmock/gmock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <filesystem>
 
 namespace fedgan::protocol::testing {
 namespace {
@@ -19,6 +24,41 @@ ServerOptions with_connection(const ConnectionOptions& connection) {
   ServerOptions options;
   options.connection = connection;
   return options;
+}
+
+// TCP_NODELAY of every socket of this process connected to `port`, from either end (the listening
+// socket, which has no peer, is left out).
+std::vector<int> nodelay_of_sockets_on_port(uint16_t port) {
+  std::vector<int> flags;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(entry.path().filename().string());
+    sockaddr_in local{}, peer{};
+    socklen_t local_size = sizeof local, peer_size = sizeof peer;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+        local.sin_family != AF_INET ||
+        getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) {
+      continue;
+    }
+    if (ntohs(local.sin_port) != port && ntohs(peer.sin_port) != port) continue;
+    int flag = -1;
+    socklen_t flag_size = sizeof flag;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &flag, &flag_size) != 0) flag = -1;
+    flags.push_back(flag);
+  }
+  return flags;
+}
+
+// Frames end in short TLS records; with Nagle's algorithm each would wait for the peer's delayed
+// ACK (up to 40 ms on Linux), which showed as downloads of 55 ms instead of 15 ms in federations.
+TEST(Connection, BothEndsSendShortRecordsWithoutWaitingForAcks) {
+  IoThread io;
+  TestServer server(io.io(), test_pki().options("coordinator"));
+  const auto tls = TlsContext::client(test_pki().options("site-1"));
+  auto client = connect_client(io.io(), tls, server.port());
+  ASSERT_TRUE(client.endpoint);
+  auto accepted = server.accepted();
+  ASSERT_TRUE(accepted);
+  EXPECT_THAT(nodelay_of_sockets_on_port(server.port()), ::testing::ElementsAre(1, 1));
 }
 
 TEST(Connection, PeerSilentDuringTheHandshakeIsCutOff) {
