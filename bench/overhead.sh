@@ -4,7 +4,9 @@
 # one torch thread per site, K sites on 127.0.0.1 over mutual TLS, 5 rounds, no evaluation.
 # Prints, per K, the median overhead and its split: the coordinator's own phases (from its
 # "round N timing" lines) and, for the site whose upload completed the round, its model download,
-# computing its delta, and its upload (from the database).
+# computing its delta, and its upload (from the database). Beside each K, the floor under a round's
+# two transfers measured in the same session (fedgan-bench-tls-floor: the same bytes each way over
+# loopback TLS and TCP with nothing else done to them), so overhead / floor is a ratio of one run.
 #   usage: bench/overhead.sh [K...]   (default: 2 4)
 # Environment: FEDGAN_BUILD_DIR (build), FEDGAN_FASHION_MNIST_DIR, FEDGAN_OVERHEAD_ROUNDS (5).
 set -euo pipefail
@@ -54,5 +56,12 @@ print("| " + " | ".join(f"{med(i):.4f}" for i in range(len(names))) +
 for rnd in sorted(rows):
     r = rows[rnd]
     print(f"  round {rnd}: wall {r[0]:.3f} s, training {r[1]:.3f} s, overhead {r[2]:.4f} s")
+with open(f"{out}/site_bytes", "w") as f:
+    f.write(f"{int(med(9) / k)}\n")
 PY
+  site_bytes=$(cat "$out/site_bytes")
+  for transport in tls tcp; do
+    echo "  floor: $("${FEDGAN_BUILD_DIR:-build}/bench/fedgan-bench-tls-floor" \
+      --transport "$transport" --bytes "$site_bytes" --repeat 50)"
+  done
 done
