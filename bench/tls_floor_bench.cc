@@ -11,7 +11,7 @@
 // Usage: fedgan-bench-tls-floor [--bytes 3940000] [--repeat 50] [--transport tls|tcp]
 // Prints one line: transport, bytes, round trips, then min / median / max seconds.
 
-#include "protocol/pki.h"
+#include "bench/loopback_pki.h"
 #include "protocol/tls_context.h"
 
 #include <fmt/format.h>
@@ -38,24 +38,6 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-TlsOptions party(const fs::path& dir, const std::string& name) {
-  return {dir / "ca.pem", dir / (name + ".pem"), dir / (name + ".key"), {}, false};
-}
-
-void write_pki(const fs::path& dir) {
-  const auto ca = pki::create_ca("bench CA", 2);
-  pki::write_credentials(ca, dir / "ca.pem", dir / "ca.key");
-  pki::CertificateOptions server;
-  server.common_name = "coordinator";
-  server.ip_addresses = {"127.0.0.1"};
-  pki::write_credentials(pki::issue_server_certificate(ca, server), dir / "coordinator.pem",
-                         dir / "coordinator.key");
-  pki::CertificateOptions client;
-  client.common_name = "site-1";
-  pki::write_credentials(pki::issue_client_certificate(ca, client), dir / "site-1.pem",
-                         dir / "site-1.key");
-}
 
 struct Run {
   size_t bytes;
@@ -96,7 +78,7 @@ int site(const Run& run, const fs::path& dir, uint16_t port, int report_fd) {
   socket.set_option(tcp::no_delay(true));
   std::vector<double> seconds;
   if (run.tls) {
-    const auto context = TlsContext::client(party(dir, "site-1"));
+    const auto context = TlsContext::client(bench::loopback_party(dir, "site-1"));
     asio::ssl::stream<tcp::socket&> stream(socket, context.native());
     stream.set_verify_mode(asio::ssl::verify_peer);
     stream.handshake(asio::ssl::stream_base::client);
@@ -143,7 +125,7 @@ void bench(const Run& run, const fs::path& dir) {
   tcp::socket socket = acceptor.accept();
   socket.set_option(tcp::no_delay(true));
   if (run.tls) {
-    const auto context = TlsContext::server(party(dir, "coordinator"));
+    const auto context = TlsContext::server(bench::loopback_party(dir, "coordinator"));
     asio::ssl::stream<tcp::socket&> stream(socket, context.native());
     stream.handshake(asio::ssl::stream_base::server);
     echo(stream, run);
@@ -183,7 +165,7 @@ int main(int argc, char** argv) {
     const auto dir =
         std::filesystem::temp_directory_path() / fmt::format("fedgan-bench-tls-floor-{}", getpid());
     std::filesystem::create_directories(dir);
-    write_pki(dir);
+    fedgan::bench::write_loopback_pki(dir);
     bench(run, dir);
     std::filesystem::remove_all(dir);
   } catch (const std::exception& e) {

@@ -5,8 +5,8 @@
 // Usage: fedgan-bench-transfer --mib 256 [--codec fp32|fp16] [--chunk-mib 4] [--repeat 3]
 // Prints one line per repetition: size, seconds, MiB/s of model, peak RSS of both processes.
 
+#include "bench/loopback_pki.h"
 #include "protocol/connection.h"
-#include "protocol/pki.h"
 #include "protocol/server.h"
 #include "protocol/tensor_records.h"
 #include "protocol/tensor_stream.h"
@@ -66,24 +66,6 @@ wire::Manifest manifest_of(const std::vector<std::vector<float>>& tensors, wire:
   return make_manifest(*views, codec);
 }
 
-TlsOptions party(const fs::path& dir, const std::string& name) {
-  return {dir / "ca.pem", dir / (name + ".pem"), dir / (name + ".key"), {}, false};
-}
-
-void write_pki(const fs::path& dir) {
-  const auto ca = pki::create_ca("bench CA", 2);
-  pki::write_credentials(ca, dir / "ca.pem", dir / "ca.key");
-  pki::CertificateOptions server;
-  server.common_name = "coordinator";
-  server.ip_addresses = {"127.0.0.1"};
-  pki::write_credentials(pki::issue_server_certificate(ca, server), dir / "coordinator.pem",
-                         dir / "coordinator.key");
-  pki::CertificateOptions client;
-  client.common_name = "site-1";
-  pki::write_credentials(pki::issue_client_certificate(ca, client), dir / "site-1.pem",
-                         dir / "site-1.key");
-}
-
 struct Run {
   size_t mib;
   wire::Codec codec;
@@ -97,7 +79,7 @@ int receive(const Run& run, const fs::path& dir, uint16_t port, int report_fd) {
   std::vector<ConstTensorView> views;
   const auto expected = manifest_of(tensors, run.codec, &views);
   boost::asio::io_context io;
-  const auto tls = TlsContext::client(party(dir, "site-1"));
+  const auto tls = TlsContext::client(bench::loopback_party(dir, "site-1"));
   std::promise<std::string> outcome;
   std::unique_ptr<TensorStreamReader> reader;
   Clock::time_point started;
@@ -152,7 +134,7 @@ void bench_once(const Run& run, const fs::path& dir, const std::string& self) {
   std::vector<ConstTensorView> views;
   manifest_of(model, run.codec, &views);
   boost::asio::io_context io;
-  const auto tls = TlsContext::server(party(dir, "coordinator"));
+  const auto tls = TlsContext::server(bench::loopback_party(dir, "coordinator"));
   std::promise<std::string> sent;
   auto server = Server::create(
       io, tls, ServerOptions{},
@@ -245,7 +227,7 @@ int main(int argc, char** argv) {
     const auto dir =
         std::filesystem::temp_directory_path() / fmt::format("fedgan-bench-transfer-{}", getpid());
     std::filesystem::create_directories(dir);
-    write_pki(dir);
+    fedgan::bench::write_loopback_pki(dir);
     const std::string self = std::filesystem::read_symlink("/proc/self/exe");
     for (int i = 0; i < repeat; ++i) bench_once(run, dir, self);
     std::filesystem::remove_all(dir);
