@@ -8,19 +8,21 @@
 # two transfers measured in the same session (fedgan-bench-tls-floor: the same bytes each way over
 # loopback TLS and TCP with nothing else done to them), so overhead / floor is a ratio of one run.
 #   usage: bench/overhead.sh [K...]   (default: 2 4)
-# Environment: FEDGAN_BUILD_DIR (build), FEDGAN_FASHION_MNIST_DIR, FEDGAN_OVERHEAD_ROUNDS (5).
+# Environment: FEDGAN_BUILD_DIR (build), FEDGAN_FASHION_MNIST_DIR, FEDGAN_OVERHEAD_ROUNDS (5),
+# FEDGAN_OVERHEAD_CODEC (fp32, as the comparison with Flower prescribes; or fp16).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 data="${FEDGAN_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 rounds="${FEDGAN_OVERHEAD_ROUNDS:-5}"
+codec="${FEDGAN_OVERHEAD_CODEC:-fp32}"
 counts=("$@")
 ((${#counts[@]})) || counts=(2 4)
 
 for k in "${counts[@]}"; do
   out="out/bench/overhead-k$k"
   FEDGAN_SITES=$k bench/federation.sh fashion-mnist-noniid "$out" --rounds.max_rounds "$rounds" \
-    --training.local_steps 50 --training.batch_size 64 --model.federate both --model.codec fp32 \
+    --training.local_steps 50 --training.batch_size 64 --model.federate both --model.codec "$codec" \
     --evaluation.every_rounds 0 -- --training.threads 1 --training.device cpu \
     --data.images "$data/train-images-idx3-ubyte.gz" \
     --data.labels "$data/train-labels-idx1-ubyte.gz" >/dev/null
