@@ -5,6 +5,7 @@
 #include <cstring>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -166,8 +167,16 @@ __attribute__((target("avx,f16c"))) void floats_from_halves_f16c(const uint16_t*
   floats_from_halves_portable(halves + i, count - i, values + i);
 }
 
+// __builtin_cpu_supports("avx") also checks that the OS saves the AVX registers; not every
+// compiler knows "f16c" there, so that bit (CPUID leaf 1, ECX) is read directly. Once per process:
+// in a virtual machine CPUID traps to the hypervisor.
 bool has_f16c() {
-  return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  static const bool supported = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 &&
+           (ecx & bit_F16C) != 0;
+  }();
+  return supported;
 }
 
 void halves_from_floats(const float* values, size_t count, uint16_t* halves) {

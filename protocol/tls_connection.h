@@ -99,7 +99,6 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   std::deque<Outgoing> queue_;
   SharedFrame writing_;
   bool write_in_flight_ = false;
-  bool goodbye_queued_ = false;
   Clock::time_point last_write_;
 
   MessageHandler on_message_;
