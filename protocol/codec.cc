@@ -74,7 +74,7 @@ namespace {
 // check and the copy, and large enough that the per-block work does not show.
 constexpr size_t kBlock = 2048;
 
-// Bit 31 of the result is set when some value in [values, values + count) has all exponent bits
+// Bit 31 of the result is set when one of the `count` binary32 bit patterns has all exponent bits
 // set (an infinity or a NaN). Integer arithmetic only, so the loop vectorises with SSE2.
 uint32_t non_finite_flag(const uint32_t* bits, size_t count) {
   uint32_t flag = 0;
@@ -83,7 +83,8 @@ uint32_t non_finite_flag(const uint32_t* bits, size_t count) {
 }
 
 // Nonzero when some value's magnitude would round to a binary16 infinity (or is not finite):
-// |v| >= 65520, the midpoint between the largest half and 2^16, which ties away to infinity.
+// |v| >= 65520, the midpoint between the largest half and 2^16, whose tie goes to the even
+// neighbour, infinity.
 uint32_t beyond_half_flag(const uint32_t* bits, size_t count) {
   constexpr int32_t kFirstBeyond = 0x477FF000;  // 65520.0f
   uint32_t flag = 0;
