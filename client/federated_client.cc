@@ -224,8 +224,8 @@ FederatedClient::SessionEnd FederatedClient::session() {
   connect_failures_ = 0;
   backoff_.reset();
   count([](ClientStats& s) { ++s.connections; });
-  console_.print("connected to {} ({}); waiting for tasks", connection->remote_address(),
-                 connection->tls_version());
+  console_.print("connected to {} ({}, {}); waiting for tasks", connection->remote_address(),
+                 connection->tls_version(), connection->tls_cipher());
   session_end_.reset();
   pending_task_.reset();
   while (true) {

@@ -108,6 +108,8 @@ class Connection {
   virtual const std::string& remote_address() const = 0;
   /// Negotiated protocol ("TLSv1.3").
   virtual const std::string& tls_version() const = 0;
+  /// Negotiated cipher suite ("TLS_AES_128_GCM_SHA256").
+  virtual const std::string& tls_cipher() const = 0;
   /// The remembered error, if the connection has ended. Thread-safe.
   virtual std::optional<TransportError> error() const = 0;
   /// Counters; thread-safe.

@@ -157,6 +157,7 @@ void TlsConnection::on_handshake(const boost::system::error_code& ec, HandshakeH
   }
   identity_ = peer_common_name(stream_.native_handle());
   tls_version_ = SSL_get_version(stream_.native_handle());
+  tls_cipher_ = SSL_get_cipher_name(stream_.native_handle());
   if (identity_.empty()) {
     TransportError error(TransportErrorKind::kTls,
                          fmt::format("peer {} presented a certificate without a single printable "

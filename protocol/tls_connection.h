@@ -43,6 +43,7 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   const std::string& peer_identity() const override { return identity_; }
   const std::string& remote_address() const override { return address_; }
   const std::string& tls_version() const override { return tls_version_; }
+  const std::string& tls_cipher() const override { return tls_cipher_; }
   std::optional<TransportError> error() const override;
   ConnectionStats stats() const override;
 
@@ -106,6 +107,7 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   std::string identity_;
   std::string address_;
   std::string tls_version_;
+  std::string tls_cipher_;
   std::shared_ptr<void> slot_;
 
   // Read by other threads (send, error, stats); written on the strand.

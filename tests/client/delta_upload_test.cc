@@ -25,6 +25,7 @@ class RecordingConnection : public protocol::Connection {
   const std::string& peer_identity() const override { return name_; }
   const std::string& remote_address() const override { return name_; }
   const std::string& tls_version() const override { return name_; }
+  const std::string& tls_cipher() const override { return name_; }
   std::optional<protocol::TransportError> error() const override { return std::nullopt; }
   protocol::ConnectionStats stats() const override { return {}; }
 

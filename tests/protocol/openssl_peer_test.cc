@@ -43,6 +43,8 @@ TEST(OpensslPeer, SClientHandshakesIsIdentifiedAndExchangesFrames) {
   ASSERT_TRUE(accepted);
   EXPECT_EQ(accepted->connection->peer_identity(), "site-2");
   EXPECT_EQ(accepted->connection->tls_version(), "TLSv1.3");
+  // s_client lists TLS_AES_256_GCM_SHA384 first; the coordinator's preference decides.
+  EXPECT_EQ(accepted->connection->tls_cipher(), "TLS_AES_128_GCM_SHA256");
   auto received = accepted->inbox->pop();
   ASSERT_TRUE(received);
   EXPECT_EQ(received->hello().num_samples(), 777u);

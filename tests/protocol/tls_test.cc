@@ -28,6 +28,8 @@ TEST(MutualTls, CarriesMessagesBothWaysAndExposesTheClientIdentity) {
   ASSERT_TRUE(accepted);
   EXPECT_EQ(accepted->connection->peer_identity(), "site-1");
   EXPECT_EQ(accepted->connection->tls_version(), "TLSv1.3");
+  EXPECT_EQ(accepted->connection->tls_cipher(), "TLS_AES_128_GCM_SHA256");
+  EXPECT_EQ(client.endpoint->connection->tls_cipher(), "TLS_AES_128_GCM_SHA256");
   EXPECT_EQ(client.endpoint->connection->peer_identity(), "coordinator");
 
   client.endpoint->connection->send(hello(1234));
