@@ -72,7 +72,7 @@ struct Run {
   size_t chunk_bytes;
 };
 
-// The child: receives the model into its own tensors, verifies the digest, reports
+// The child: receives the model into its own tensors (every check a site makes), reports
 // "seconds peak_kib" on `report_fd`.
 int receive(const Run& run, const fs::path& dir, uint16_t port, int report_fd) {
   auto tensors = make_model(run.mib);  // same shapes; the values are overwritten

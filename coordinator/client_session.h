@@ -16,7 +16,7 @@ namespace wire = protocol::wire;
 
 class ClientSession;
 
-/// A delta that arrived whole and passed its transfer checks (manifest, finite values, digest),
+/// A delta that arrived whole and passed its transfer checks (manifest, finite values, byte count),
 /// still to be judged by the round (norm bound) and aggregated.
 struct ReceivedUpdate {
   wire::UpdateHeader header;
@@ -37,7 +37,8 @@ class Federation {
   /// Judges and aggregates a complete delta; returns the status sent back to the client.
   virtual wire::Status on_update_received(ClientSession& session, ReceivedUpdate update) = 0;
   /// Records a refused upload: at its header (`admitted` false), or during its transfer
-  /// (non-finite value, bad digest, ...; `admitted` true: the client's part in the round is over).
+  /// (non-finite value, missing bytes, ...; `admitted` true: the client's part in the round is
+  /// over).
   virtual void on_update_refused(ClientSession& session, const wire::UpdateHeader& header,
                                  const protocol::ProtocolError& error, bool admitted,
                                  uint64_t bytes) = 0;

@@ -8,7 +8,6 @@
 
 #include <torch/torch.h>
 
-#include <cstring>
 #include <set>
 #include <string_view>
 
@@ -137,19 +136,6 @@ storage::StateDict GlobalModel::state_dict() const {
   storage::StateDict state;
   for (const auto& entry : gan::full_state(model_)) state.insert(entry.name, entry.tensor.detach());
   return state;
-}
-
-protocol::Sha256Digest GlobalModel::wire_digest() const {
-  protocol::TensorStreamWriter writer(views(), manifest_.codec());
-  wire::TensorChunk chunk;
-  while (writer.next_chunk(chunk)) {
-  }
-  const std::string digest = writer.transfer_end().sha256();
-  protocol::Sha256Digest result{};
-  check(digest.size() == result.size(), "transfer digest has {} bytes, expected {}", digest.size(),
-        result.size());
-  std::memcpy(result.data(), digest.data(), result.size());
-  return result;
 }
 
 DeltaBuffer::DeltaBuffer(const GlobalModel& model) : layout_(model.layout()) {

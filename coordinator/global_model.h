@@ -5,7 +5,6 @@
 #include "gan/federated_state.h"
 #include "gan/models/gan_model.h"
 #include "gan/trained_networks.h"
-#include "protocol/sha256.h"
 #include "protocol/tensor_stream.h"
 #include "storage/checkpoint_store.h"
 
@@ -89,13 +88,6 @@ class GlobalModel {
   /// model's tensors: what CheckpointStore::write saves. Not a copy: write it before changing the
   /// model again.
   storage::StateDict state_dict() const;
-
-  /// SHA-256 of the federated values as encoded on the wire under the configured codec: the
-  /// digest in the TransferEnd of a TensorStreamWriter over views(), so a client holding a model
-  /// with this digest holds exactly what a download would give it. Costs one encoding pass over
-  /// the model (a few milliseconds for the reference DCGAN). Throws ProtocolError(NON_FINITE) for a
-  /// value that cannot be encoded.
-  protocol::Sha256Digest wire_digest() const;
 
   /// Bytes of the federated tensors in memory (float32).
   size_t federated_bytes() const { return layout_.num_parameters() * sizeof(float); }

@@ -11,10 +11,10 @@
 
 namespace fedgan::coordinator {
 
-/// The federated values of the global model as sent in one round, encoded, hashed and framed once
+/// The federated values of the global model as sent in one round, encoded and framed once
 /// for every client of the round: each connection writes the same frames. Chunks are encoded as
 /// the first connection asks for each, so the first bytes leave while the rest of the model is
-/// still being encoded and hashed, rather than after a pass over all of it. Every client of the
+/// still being encoded, rather than after a pass over all of it. Every client of the
 /// round downloads the same bytes even if the round commits while a slow client is still
 /// downloading: the coordinator calls finish() before the global model changes. Thread-safe
 /// (connections may pull from several io threads).
@@ -32,7 +32,7 @@ class ModelSnapshot {
   /// The frame of chunk `index` (in stream order), encoding the chunks up to it that no connection
   /// has asked for yet; null past the last chunk.
   protocol::Connection::SharedFrame frame(size_t index);
-  /// The TransferEnd that follows the chunks (their SHA-256); encodes whatever is left first.
+  /// The TransferEnd that follows the chunks; encodes whatever is left first.
   protocol::wire::TransferEnd transfer_end();
   /// Encodes every chunk not encoded yet, after which the model may change.
   void finish();

@@ -149,7 +149,6 @@ TensorStreamWriter::TensorStreamWriter(std::vector<ConstTensorView> tensors, wir
       total_(manifest_.total_bytes()) {
   check(chunk_bytes > 0 && chunk_bytes <= kMaxChunkBytes, wire::STATUS_INTERNAL,
         "chunk size {} is outside 1..{} bytes", chunk_bytes, kMaxChunkBytes);
-  if (total_ == 0) digest_ = hash_.finish();
 }
 
 bool TensorStreamWriter::next_chunk(wire::TensorChunk& chunk) {
@@ -162,22 +161,18 @@ bool TensorStreamWriter::next_chunk(wire::TensorChunk& chunk) {
   auto* out = reinterpret_cast<uint8_t*>(&data[0]);
   try {
     fill(out, size);
-    hash_.update(out, size);
   } catch (const ProtocolError& error) {
     error_.fail(error);
   }
   chunk.set_offset(sent_);
   sent_ += size;
-  if (done()) digest_ = hash_.finish();
   return true;
 }
 
 wire::TransferEnd TensorStreamWriter::transfer_end() const {
   check(done(), wire::STATUS_INTERNAL, "transfer_end requested after {} of {} bytes", sent_,
         total_);
-  wire::TransferEnd end;
-  end.set_sha256(digest_.data(), digest_.size());
-  return end;
+  return wire::TransferEnd();
 }
 
 void TensorStreamWriter::fill(uint8_t* out, size_t size) {
@@ -253,21 +248,13 @@ void TensorStreamReader::add(const wire::TensorChunk& chunk) {
   }
 }
 
-void TensorStreamReader::finish(const wire::TransferEnd& end) {
+void TensorStreamReader::finish(const wire::TransferEnd& /*end*/) {
   error_.rethrow_if_failed();
   try {
     check(!finished_, wire::STATUS_MALFORMED, "a second TransferEnd for one transfer");
     check(complete(), wire::STATUS_MANIFEST_BYTES, "transfer ended after {} of {} bytes", received_,
           total_);
     finished_ = true;
-    const Sha256Digest digest = hash_.finish();
-    const std::string& claimed = end.sha256();
-    check(claimed.size() == digest.size() &&
-              std::memcmp(claimed.data(), digest.data(), digest.size()) == 0,
-          wire::STATUS_CHECKSUM,
-          "transfer SHA-256 '{}' differs from {}, that of the {} bytes received",
-          to_hex(reinterpret_cast<const uint8_t*>(claimed.data()), claimed.size()), to_hex(digest),
-          received_);
   } catch (const ProtocolError& error) {
     error_.fail(error);
   }
@@ -286,7 +273,6 @@ void TensorStreamReader::accept(const wire::TensorChunk& chunk) {
         "chunk of {} bytes exceeds the {}-byte limit", data.size(), kMaxChunkBytes);
   const auto* bytes = reinterpret_cast<const uint8_t*>(data.data());
   size_t size = data.size();
-  hash_.update(bytes, size);
   while (size > 0) {
     const auto& span = spans_[current_];
     const uint64_t position = received_ - span.begin;

@@ -1,7 +1,6 @@
 #pragma once
 
 #include "protocol/error.h"
-#include "protocol/sha256.h"
 
 #include <array>
 #include <cstddef>
@@ -12,8 +11,8 @@
 namespace fedgan::protocol {
 
 // A model travels as one Manifest (names, dtypes, shapes, codec, total_bytes), then TensorChunks
-// that slice the concatenation of every tensor's encoded bytes in manifest order, then one
-// TransferEnd carrying the SHA-256 of that concatenation. Encoded bytes are little-endian:
+// that slice the concatenation of every tensor's encoded bytes in manifest order, then an empty
+// TransferEnd. Encoded bytes are little-endian:
 // float32 tensors as binary32 (CODEC_FP32) or binary16 (CODEC_FP16), int64 tensors as 8-byte
 // integers under every codec. Chunk boundaries fall anywhere, inside an element or a tensor.
 //
@@ -107,8 +106,7 @@ class TensorStreamWriter {
   /// then unspecified.
   bool next_chunk(wire::TensorChunk& chunk);
 
-  /// The TransferEnd to send after the last chunk (the SHA-256 of all encoded bytes). Throws
-  /// ProtocolError(INTERNAL) before done().
+  /// The TransferEnd to send after the last chunk. Throws ProtocolError(INTERNAL) before done().
   wire::TransferEnd transfer_end() const;
 
   /// Whether every chunk has been produced.
@@ -130,8 +128,6 @@ class TensorStreamWriter {
   uint64_t total_ = 0;
   uint64_t sent_ = 0;
   size_t current_ = 0;  // index of the tensor the next chunk starts in
-  Sha256 hash_;
-  Sha256Digest digest_{};  // set once done()
   detail::StickyError error_;
 };
 
@@ -154,11 +150,11 @@ class TensorStreamReader {
   /// kMaxChunkBytes; NON_FINITE, naming the tensor and element index, for a NaN or infinity.
   void add(const wire::TensorChunk& chunk);
 
-  /// Ends the transfer: throws ProtocolError MANIFEST_BYTES when bytes are missing, CHECKSUM when
-  /// `end` does not carry the SHA-256 of the bytes received, MALFORMED when called twice.
+  /// Ends the transfer: throws ProtocolError MANIFEST_BYTES when bytes are missing, MALFORMED when
+  /// called twice. Only after it returns may the destinations be used.
   void finish(const wire::TransferEnd& end);
 
-  /// Whether every byte the manifest declares has arrived (finish() still checks the digest).
+  /// Whether every byte the manifest declares has arrived.
   bool complete() const { return received_ == total_; }
   uint64_t received_bytes() const { return received_; }
   uint64_t total_bytes() const { return total_; }
@@ -180,7 +176,6 @@ class TensorStreamReader {
   size_t current_ = 0;  // index of the tensor the next chunk starts in
   std::array<uint8_t, kMaxElementBytes> carry_{};
   size_t carry_size_ = 0;
-  Sha256 hash_;
   bool finished_ = false;
   detail::StickyError error_;
 };

@@ -1,6 +1,5 @@
 #include "tests/coordinator/fake_client.h"
 
-#include "protocol/sha256.h"
 #include "protocol/tensor_stream.h"
 
 #include <gtest/gtest.h>
@@ -112,7 +111,7 @@ wire::Status no_answer() {
   return status;
 }
 
-// Chunks of the raw little-endian bytes of `delta`, NaN and infinity included, with the digest.
+// Chunks of the raw little-endian bytes of `delta`, NaN and infinity included, then TransferEnd.
 std::vector<wire::Envelope> raw_transfer(const std::vector<std::vector<float>>& delta) {
   std::string bytes;
   for (const auto& tensor : delta) {
@@ -126,9 +125,8 @@ std::vector<wire::Envelope> raw_transfer(const std::vector<std::vector<float>>& 
     chunk.mutable_chunk()->set_data(bytes.substr(offset, kChunk));
     messages.push_back(chunk);
   }
-  const auto digest = protocol::Sha256::digest(bytes.data(), bytes.size());
   wire::Envelope end;
-  end.mutable_transfer_end()->set_sha256(std::string(digest.begin(), digest.end()));
+  end.mutable_transfer_end();
   messages.push_back(end);
   return messages;
 }

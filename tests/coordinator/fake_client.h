@@ -18,7 +18,7 @@ namespace fedgan::coordinator::testing {
 namespace wire = protocol::wire;
 using protocol::testing::Mailbox;
 
-/// A task and the model that came with it (already verified against its digest).
+/// A task and the model that came with it (every byte of it received and finite).
 struct ReceivedTask {
   wire::Task task;
   std::vector<std::vector<float>> model;  // one vector per manifest tensor

@@ -36,8 +36,8 @@ const wire::Manifest& expected_model() {
 }
 
 // Does what a receiver does with decoded envelopes: a Task or UpdateHeader announces a
-// manifest, chunks stream into a 16-float model, TransferEnd checks the digest. Every refusal is a
-// ProtocolError.
+// manifest, chunks stream into a 16-float model, TransferEnd checks the byte count. Every refusal
+// is a ProtocolError.
 class Receiver {
  public:
   void handle(const wire::Envelope& envelope) {

@@ -58,7 +58,6 @@ TEST(Messages, TaskRoundTrips) {
   (*task->mutable_hyperparameters())["local_steps"] = "50";
   (*task->mutable_hyperparameters())["loss"] = "ns";
   *task->mutable_model() = two_tensor_manifest();
-  task->set_model_sha256(std::string(32, '\x5a'));
   task->set_model_follows(true);
   expect_round_trip(e);
 }
@@ -81,8 +80,14 @@ TEST(Messages, ChunkAndTransferEndRoundTrip) {
   chunk.mutable_chunk()->set_data(std::string(4096, '\x7f'));
   expect_round_trip(chunk);
   wire::Envelope end;
-  end.mutable_transfer_end()->set_sha256(std::string(32, '\x01'));
+  end.mutable_transfer_end();
   expect_round_trip(end);
+  // A protocol 1.0 peer puts a 32-byte digest in TransferEnd (field 1): it still decodes as a
+  // TransferEnd, the reserved field ignored.
+  const std::string old_end = std::string("\x2a\x22\x0a\x20", 4) + std::string(32, '\x01');
+  const auto decoded =
+      decode_envelope(reinterpret_cast<const uint8_t*>(old_end.data()), old_end.size());
+  EXPECT_TRUE(decoded.has_transfer_end());
 }
 
 TEST(Messages, AckHeartbeatAndGoodbyeRoundTrip) {
