@@ -57,6 +57,33 @@ std::optional<ElementPosition> first_non_finite(const ModelLayout& layout,
   return std::nullopt;
 }
 
+std::optional<ElementPosition> subtract_screened(const ModelLayout& layout, const ConstViews& local,
+                                                 const ConstViews& global,
+                                                 const MutableViews& delta) {
+  check_views(layout, local, "local model");
+  check_views(layout, global, "global model");
+  check_views(layout, delta, "delta");
+  std::optional<ElementPosition> first;
+  for (size_t t = 0; t < delta.size(); ++t) {
+    const size_t size = layout.tensors[t].size;
+    for (size_t begin = 0; begin < size; begin += kScreenBlock) {
+      const size_t count = std::min(kScreenBlock, size - begin);
+      const float* a = local[t] + begin;
+      const float* b = global[t] + begin;
+      float* out = delta[t] + begin;
+      for (size_t i = 0; i < count; ++i) out[i] = a[i] - b[i];
+      if (first || !any_non_finite(out, count)) continue;
+      for (size_t i = 0; i < count; ++i) {
+        if (is_non_finite(out[i])) {
+          first = ElementPosition{t, begin + i};
+          break;
+        }
+      }
+    }
+  }
+  return first;
+}
+
 double l2_norm(const ModelLayout& layout, const ConstViews& delta) {
   check_views(layout, delta, "delta");
   double sum = 0.0;

@@ -20,6 +20,14 @@ struct ElementPosition {
 /// The first NaN or infinite value in layout order, or nullopt when every value is finite.
 std::optional<ElementPosition> first_non_finite(const ModelLayout& layout, const ConstViews& delta);
 
+/// Writes delta = local - global (float32 subtraction, as torch::sub rounds it) and returns the
+/// first position where the result is NaN or infinite (a non-finite local value, or a difference
+/// beyond the float range), or nullopt: a site's delta and its screening in one pass over the
+/// three buffers. `delta` may alias `local` or `global`.
+std::optional<ElementPosition> subtract_screened(const ModelLayout& layout, const ConstViews& local,
+                                                 const ConstViews& global,
+                                                 const MutableViews& delta);
+
 /// Euclidean norm of the whole delta, squares summed in double. The square of a finite float
 /// cannot overflow a double, so the result is NaN or infinite exactly when some value is: one pass
 /// screens both the norm bound and finiteness (first_non_finite then says where the value is).

@@ -1,5 +1,6 @@
 #include "client/local_round.h"
 
+#include "aggregation/delta.h"
 #include "client/error.h"
 #include "client/local_state.h"
 #include "client/site_identity.h"
@@ -171,10 +172,12 @@ void LocalRound::prepare_buffers(gan::FederationScope scope) {
   specs_.clear();
   global_.clear();
   delta_.clear();
+  layout_.tensors.clear();
   delta_ready_ = false;
   for (const auto& entry : gan::federated_tensors(model_, scope)) {
     const auto shape = shape_of(entry.tensor);
     specs_.push_back(protocol::tensor_spec(entry.name, wire::DTYPE_FLOAT32, shape));
+    layout_.tensors.push_back({entry.name, static_cast<size_t>(entry.tensor.numel())});
     global_.push_back(torch::zeros(shape, torch::kFloat32));
     delta_.push_back(torch::zeros(shape, torch::kFloat32));
   }
@@ -258,18 +261,29 @@ RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
   const auto steps_done = std::chrono::steady_clock::now();
   if (!report.diverged) {
     torch::NoGradGuard no_grad;
+    // On the CPU these are the parameters themselves; from a GPU, copies that live until the
+    // subtraction is done.
+    std::vector<torch::Tensor> local;
+    aggregation::ConstViews local_views, global_views;
+    aggregation::MutableViews delta_views;
     for (size_t i = 0; i < federated.size(); ++i) {
-      torch::sub_out(delta_[i], federated[i].tensor.detach().to(torch::kCPU), global_[i]);
+      local.push_back(federated[i].tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+      local_views.push_back(local.back().data_ptr<float>());
+      global_views.push_back(global_[i].data_ptr<float>());
+      delta_views.push_back(delta_[i].data_ptr<float>());
     }
     // A weight may overflow while the losses stay finite; a private one would poison every
     // later round, and the saved state could not be loaded again. A federated weight is checked
-    // through its delta: local - global is not finite when local is not (the download checked
-    // global), so only the local tensors need a pass of their own.
+    // through its delta, in the same pass that computes it: local - global is not finite when
+    // local is not (the download checked global), so only the local tensors need a pass of
+    // their own.
+    const bool delta_finite =
+        !aggregation::subtract_screened(layout_, local_views, global_views, delta_views);
     std::vector<torch::Tensor> weights;
     for (const auto& entry : gan::local_tensors(model_, plan.scope)) {
       if (entry.tensor.is_floating_point()) weights.push_back(entry.tensor.detach());
     }
-    report.diverged = !gan::all_finite(delta_) || !gan::all_finite(weights);
+    report.diverged = !delta_finite || !gan::all_finite(weights);
   }
   if (report.diverged) {
     restore_last_good();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "aggregation/layout.h"
 #include "client/data_source.h"
 #include "client/options.h"
 #include "gan/batch_source.h"
@@ -159,6 +160,7 @@ class LocalRound {
   std::vector<wire::TensorSpec> specs_;
   std::vector<torch::Tensor> global_;  // float32 CPU: the values the task sent
   std::vector<torch::Tensor> delta_;   // float32 CPU: local - global after train()
+  aggregation::ModelLayout layout_;    // of specs_, for the delta's one-pass computation
   bool delta_ready_ = false;
 };
 

@@ -46,6 +46,55 @@ TEST(L2Norm, IsFiniteForTheLargestFloatsAndNotForNonFiniteValues) {
   EXPECT_TRUE(std::isinf(l2_norm(layout, Tensors{{{-inf, 1.0f}}}.views())));
 }
 
+TEST(SubtractScreened, WritesLocalMinusGlobalExactly) {
+  const Tensors local{{{1.5f, -2.25f}, {10.0f}, {0.1f, 3.0f}}};
+  const Tensors global{{{0.5f, 0.75f}, {10.0f}, {0.2f, -1.0f}}};
+  Tensors delta = test::zeros_like(kSmall);
+  EXPECT_FALSE(subtract_screened(kSmall, local.views(), global.views(), delta.mutable_views()));
+  const float tenth_minus_fifth = 0.1f - 0.2f;  // float rounding, as torch::sub does it
+  EXPECT_EQ(delta.values,
+            (std::vector<std::vector<float>>{{1.0f, -3.0f}, {0.0f}, {tenth_minus_fifth, 4.0f}}));
+}
+
+TEST(SubtractScreened, GivesTheFirstNonFiniteDifferenceAndStillWritesTheRest) {
+  const ModelLayout layout{{{"w", 3}, {"big", 10000}, {"b", 2}}};
+  Tensors local = test::zeros_like(layout);
+  Tensors global = test::zeros_like(layout);
+  for (auto& tensor : local.values) tensor.assign(tensor.size(), 2.0f);
+  const float max = std::numeric_limits<float>::max();
+  local.values[1][9000] = max;  // max - (-max) overflows to infinity
+  global.values[1][9000] = -max;
+  local.values[2][1] = std::numeric_limits<float>::quiet_NaN();
+  Tensors delta = test::zeros_like(layout);
+  auto position = subtract_screened(layout, local.views(), global.views(), delta.mutable_views());
+  ASSERT_TRUE(position);
+  EXPECT_EQ(position->tensor, 1u);
+  EXPECT_EQ(position->index, 9000u);
+  EXPECT_EQ(delta.values[1][8999], 2.0f);
+  EXPECT_EQ(delta.values[1][9001], 2.0f);
+  EXPECT_EQ(delta.values[2][0], 2.0f);
+  EXPECT_TRUE(std::isnan(delta.values[2][1]));
+
+  global.values[1][9000] = max;  // now max - max = 0: the NaN in the last tensor comes first
+  position = subtract_screened(layout, local.views(), global.views(), delta.mutable_views());
+  ASSERT_TRUE(position);
+  EXPECT_EQ(position->tensor, 2u);
+  EXPECT_EQ(position->index, 1u);
+  EXPECT_EQ(delta.values[1][9000], 0.0f);
+}
+
+TEST(SubtractScreened, RefusesViewsThatDoNotMatchTheLayout) {
+  const Tensors local = small_delta();
+  Tensors delta = test::zeros_like(kSmall);
+  ConstViews short_global = local.views();
+  short_global.pop_back();
+  EXPECT_TRUE(contains(error_message([&] {
+                         subtract_screened(kSmall, local.views(), short_global,
+                                           delta.mutable_views());
+                       }),
+                       "global model"));
+}
+
 TEST(FirstNonFinite, NulloptWhenEveryValueIsFinite) {
   const ModelLayout layout{{{"x", 5}}};
   const float max = std::numeric_limits<float>::max();
