@@ -27,6 +27,13 @@ bool any_non_finite(const float* values, size_t count) {
   return found != 0;
 }
 
+// Index of the first non-finite value of a block any_non_finite flagged.
+size_t first_non_finite_in(const float* values, size_t count) {
+  size_t i = 0;
+  while (i < count && !is_non_finite(values[i])) ++i;
+  return i;
+}
+
 double sum_of_squares(const float* values, size_t count) {
   double sum = 0.0;
   // The reduction may be reordered into vector lanes (-fopenmp-simd): a different rounding of the
@@ -49,9 +56,7 @@ std::optional<ElementPosition> first_non_finite(const ModelLayout& layout,
     for (size_t begin = 0; begin < size; begin += kScreenBlock) {
       const size_t count = std::min(kScreenBlock, size - begin);
       if (!any_non_finite(delta[t] + begin, count)) continue;
-      for (size_t i = begin; i < begin + count; ++i) {
-        if (is_non_finite(delta[t][i])) return ElementPosition{t, i};
-      }
+      return ElementPosition{t, begin + first_non_finite_in(delta[t] + begin, count)};
     }
   }
   return std::nullopt;
@@ -73,12 +78,7 @@ std::optional<ElementPosition> subtract_screened(const ModelLayout& layout, cons
       float* out = delta[t] + begin;
       for (size_t i = 0; i < count; ++i) out[i] = a[i] - b[i];
       if (first || !any_non_finite(out, count)) continue;
-      for (size_t i = 0; i < count; ++i) {
-        if (is_non_finite(out[i])) {
-          first = ElementPosition{t, begin + i};
-          break;
-        }
-      }
+      first = ElementPosition{t, begin + first_non_finite_in(out, count)};
     }
   }
   return first;
