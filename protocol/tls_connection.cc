@@ -3,12 +3,8 @@
 #include "protocol/protobuf_log.h"
 #include "protocol/tls_context.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/write.hpp>
 
 #include <fmt/format.h>
@@ -22,40 +18,18 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// Large enough that a 4 MiB chunk arrives in a few dozen reads; TLS records are at most 16 KiB.
-constexpr size_t kReadBufferBytes = 64 * 1024;
-// Subject CNs are at most 64 characters by X.520; the identity is stored and logged, so it must
-// be printable.
-constexpr size_t kMaxIdentityBytes = 64;
+// One socket read takes up to this much ciphertext (sixteen TLS records), and it is decrypted and
+// decoded before the next read: a 3.9 MB model arrives in a few dozen reads rather than one per
+// record.
+constexpr size_t kCipherReadBytes = 256 * 1024;
+// Plaintext is gathered record by record into a buffer of this size before it goes to the decoder.
+constexpr size_t kPlainReadBytes = 256 * 1024;
+// A frame is encrypted and written this much at a time, so the peer decrypts one slice while the
+// next is encrypted, and a socket write carries eight records rather than one.
+constexpr size_t kWriteSliceBytes = 128 * 1024;
 
 Connection::SharedFrame shared(std::vector<uint8_t> frame) {
   return std::make_shared<const std::vector<uint8_t>>(std::move(frame));
-}
-
-std::string endpoint_text(const tcp::endpoint& endpoint) {
-  const auto address = endpoint.address();
-  return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), endpoint.port())
-                         : fmt::format("{}:{}", address.to_string(), endpoint.port());
-}
-
-// The subject CN of the peer's verified certificate: exactly one, non-empty, printable.
-std::string peer_common_name(SSL* ssl) {
-  const X509* certificate = SSL_get0_peer_certificate(ssl);
-  if (certificate == nullptr) return {};
-  const X509_NAME* subject = X509_get_subject_name(certificate);
-  const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-  if (index < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, index) >= 0) return {};
-  const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
-  unsigned char* utf8 = nullptr;
-  const int length = ASN1_STRING_to_UTF8(&utf8, data);
-  if (length <= 0) return {};
-  std::string name(reinterpret_cast<const char*>(utf8), static_cast<size_t>(length));
-  OPENSSL_free(utf8);
-  if (name.size() > kMaxIdentityBytes) return {};
-  for (const unsigned char c : name) {
-    if (c < 0x20 || c == 0x7f) return {};
-  }
-  return name;
 }
 
 wire::Envelope goodbye(wire::StatusCode code, const std::string& message) {
@@ -71,107 +45,22 @@ wire::Envelope goodbye(wire::StatusCode code, const std::string& message) {
 TlsConnection::TlsConnection(Strand strand, tcp::socket socket, const TlsContext& tls,
                              const ConnectionOptions& options)
     : strand_(strand),
-      stream_(std::move(socket), tls.native()),
+      socket_(std::move(socket)),
+      tls_context_(tls.native().native_handle()),
       read_timer_(strand),
       write_timer_(strand),
       heartbeat_timer_(strand),
       options_(options),
       decoder_(options.max_frame_bytes),
-      read_buffer_(kReadBufferBytes) {
+      cipher_in_(kCipherReadBytes),
+      read_buffer_(kPlainReadBytes) {
   silence_protobuf_parse_logs();
   boost::system::error_code ec;
-  const auto endpoint = stream_.lowest_layer().remote_endpoint(ec);
+  const auto endpoint = socket_.remote_endpoint(ec);
   if (!ec) address_ = endpoint_text(endpoint);
 }
 
 TlsConnection::~TlsConnection() = default;
-
-void TlsConnection::accept_handshake(HandshakeHandler handler) {
-  set_read_deadline(Clock::now() + options_.handshake_timeout);
-  run_handshake(true, std::move(handler));
-}
-
-void TlsConnection::connect_handshake(const tcp::resolver::results_type& endpoints,
-                                      const std::string& server_name, HandshakeHandler handler) {
-  set_read_deadline(Clock::now() + options_.handshake_timeout);
-  asio::async_connect(
-      stream_.lowest_layer(), endpoints,
-      [self = shared_from_this(), server_name, handler = std::move(handler)](
-          const boost::system::error_code& ec, const tcp::endpoint& endpoint) mutable {
-        if (self->state_ != State::kHandshaking) return handler(self->remembered());
-        if (ec) {
-          TransportError error(TransportErrorKind::kNetwork,
-                               fmt::format("cannot connect to {}: {}", server_name, ec.message()));
-          self->fail(error);
-          return handler(error);
-        }
-        self->address_ = endpoint_text(endpoint);
-        // OpenSSL checks the name during chain verification, so a mismatch fails the handshake
-        // itself: an IP address against IP SANs, a name against DNS SANs (no partial wildcards).
-        SSL* ssl = self->stream_.native_handle();
-        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        boost::system::error_code not_ip;
-        asio::ip::make_address(server_name, not_ip);
-        if (!not_ip) {
-          X509_VERIFY_PARAM_set1_ip_asc(param, server_name.c_str());
-        } else {
-          X509_VERIFY_PARAM_set1_host(param, server_name.c_str(), server_name.size());
-          SSL_set_tlsext_host_name(ssl, server_name.c_str());
-        }
-        self->run_handshake(false, std::move(handler));
-      });
-}
-
-void TlsConnection::run_handshake(bool server, HandshakeHandler handler) {
-  // A frame's last TLS record is short, and so are whole messages (Ack, TransferEnd, Heartbeat);
-  // with Nagle's algorithm such a record waits for the peer's ACK of the bytes before it, which
-  // Linux delays by up to 40 ms. Frames are written whole, so there is nothing for Nagle to merge.
-  boost::system::error_code ec;
-  stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
-  if (ec) {
-    TransportError error(
-        TransportErrorKind::kNetwork,
-        fmt::format("cannot turn off Nagle's algorithm on the connection to {}: {}", address_,
-                    ec.message()));
-    fail(error);
-    return handler(error);
-  }
-  stream_.async_handshake(server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
-                          [self = shared_from_this(), handler = std::move(handler)](
-                              const boost::system::error_code& ec) mutable {
-                            self->on_handshake(ec, std::move(handler));
-                          });
-}
-
-void TlsConnection::on_handshake(const boost::system::error_code& ec, HandshakeHandler handler) {
-  if (state_ != State::kHandshaking) return handler(remembered());
-  if (ec) {
-    std::string reason = ec.message();
-    const long verify = SSL_get_verify_result(stream_.native_handle());
-    if (verify != X509_V_OK) reason += fmt::format(" ({})", X509_verify_cert_error_string(verify));
-    TransportError error(TransportErrorKind::kTls,
-                         fmt::format("TLS handshake with {} failed: {}", address_, reason));
-    fail(error);
-    return handler(error);
-  }
-  identity_ = peer_common_name(stream_.native_handle());
-  tls_version_ = SSL_get_version(stream_.native_handle());
-  tls_cipher_ = SSL_get_cipher_name(stream_.native_handle());
-  if (identity_.empty()) {
-    TransportError error(TransportErrorKind::kTls,
-                         fmt::format("peer {} presented a certificate without a single printable "
-                                     "subject CN of at most {} characters",
-                                     address_, kMaxIdentityBytes));
-    fail(error);
-    return handler(error);
-  }
-  state_ = State::kOpen;
-  // Until start() the connection neither reads nor times out; the owner starts it at once.
-  set_read_deadline(Clock::time_point::max());
-  last_write_ = Clock::now();
-  handler(std::nullopt);
-}
 
 void TlsConnection::start(MessageHandler on_message, CloseHandler on_close) {
   asio::dispatch(strand_, [self = shared_from_this(), on_message = std::move(on_message),
@@ -183,9 +72,10 @@ void TlsConnection::start(MessageHandler on_message, CloseHandler on_close) {
     self->on_message_ = std::move(on_message);
     self->on_close_ = std::move(on_close);
     self->set_read_deadline(Clock::now() + self->options_.idle_timeout);
-    self->read_next();
     self->schedule_heartbeat();
     self->write_next();
+    // Records that came with the handshake's last flight are already in the engine.
+    self->receive();
   });
 }
 
@@ -227,47 +117,49 @@ void TlsConnection::on_read_deadline(const boost::system::error_code& ec) {
 
 void TlsConnection::read_next() {
   read_in_flight_ = true;
-  stream_.async_read_some(asio::buffer(read_buffer_),
+  socket_.async_read_some(asio::buffer(cipher_in_),
                           [self = shared_from_this()](const boost::system::error_code& ec,
                                                       size_t bytes) { self->on_read(ec, bytes); });
 }
 
 void TlsConnection::on_read(const boost::system::error_code& ec, size_t bytes) {
   read_in_flight_ = false;
-  if (state_ == State::kClosing) {
-    // Our Goodbye is on its way: what the peer still sends is discarded, and reading goes on so
-    // a peer blocked on writing to us cannot block the Goodbye. Once it is written, the read is
-    // cancelled (see shut_down) and the TLS shutdown takes over the stream.
-    if (lingering_) return start_tls_shutdown();
-    if (!ec) read_next();
-    return;
-  }
+  if (state_ == State::kClosing) return on_read_while_closing(ec, bytes);
   if (state_ != State::kOpen) return;
   if (ec) return fail(network_error(ec, "read"));
-  {
-    std::lock_guard lock(shared_mutex_);
-    stats_.bytes_received += bytes;
-  }
-  std::vector<wire::Envelope> messages;
-  try {
-    messages = decoder_.feed(read_buffer_.data(), bytes);
-  } catch (const ProtocolError& e) {
-    return fail_with_goodbye(TransportError(TransportErrorKind::kProtocol,
-                                            fmt::format("{} broke framing: {}", address_, e.what()),
-                                            e.code()));
-  }
-  for (auto& message : messages) {
-    {
-      std::lock_guard lock(shared_mutex_);
-      ++stats_.frames_received;
+  engine_->feed(cipher_in_.data(), bytes);
+  receive();
+}
+
+// Decrypts, decodes and delivers everything the engine holds, then reads on.
+void TlsConnection::receive() {
+  bool delivered = false;
+  while (true) {
+    size_t filled = 0;
+    const auto result = decrypt_into_read_buffer(filled);
+    // Plaintext before a close_notify or a bad record is delivered first: it may be a Goodbye.
+    if (filled > 0) {
+      const auto delivery = deliver_read_buffer(filled);
+      if (!delivery) return;
+      delivered = delivered || *delivery;
     }
-    deliver(message);
-    if (state_ != State::kOpen) return;
+    if (result == TlsEngine::Result::kClosed) {
+      return fail(
+          TransportError(TransportErrorKind::kNetwork,
+                         fmt::format("{} closed the connection without a Goodbye", address_)));
+    }
+    if (result == TlsEngine::Result::kError) {
+      return fail(
+          TransportError(TransportErrorKind::kTls,
+                         fmt::format("TLS read error with {}: {}", address_, engine_->error())));
+    }
+    if (result == TlsEngine::Result::kWantRead) break;
   }
+  if (engine_->has_output()) write_next();  // what reading required, such as a key update
   const auto now = Clock::now();
   if (decoder_.buffered_bytes() == 0) {
     in_frame_ = false;
-  } else if (!in_frame_ || !messages.empty()) {
+  } else if (!in_frame_ || delivered) {
     in_frame_ = true;
     frame_started_ = now;
   }
@@ -275,6 +167,64 @@ void TlsConnection::on_read(const boost::system::error_code& ec, size_t bytes) {
   if (in_frame_) deadline = std::min(deadline, frame_started_ + options_.frame_timeout);
   set_read_deadline(deadline);
   read_next();
+}
+
+// Fills read_buffer_ with plaintext, a record at a time, until it is full (kDone) or the engine
+// needs more ciphertext (kWantRead), the peer closed (kClosed) or a record failed (kError).
+TlsEngine::Result TlsConnection::decrypt_into_read_buffer(size_t& filled) {
+  filled = 0;
+  while (filled < read_buffer_.size()) {
+    size_t got = 0;
+    const auto result =
+        engine_->read(read_buffer_.data() + filled, read_buffer_.size() - filled, got);
+    if (result != TlsEngine::Result::kDone) return result;
+    filled += got;
+  }
+  return TlsEngine::Result::kDone;
+}
+
+// Decodes the first `filled` bytes of read_buffer_ and delivers the messages they complete.
+// Returns whether any were delivered, or nothing once the connection is no longer open.
+std::optional<bool> TlsConnection::deliver_read_buffer(size_t filled) {
+  {
+    std::lock_guard lock(shared_mutex_);
+    stats_.bytes_received += filled;
+  }
+  std::vector<wire::Envelope> messages;
+  try {
+    messages = decoder_.feed(read_buffer_.data(), filled);
+  } catch (const ProtocolError& e) {
+    fail_with_goodbye(TransportError(TransportErrorKind::kProtocol,
+                                     fmt::format("{} broke framing: {}", address_, e.what()),
+                                     e.code()));
+    return std::nullopt;
+  }
+  for (auto& message : messages) {
+    {
+      std::lock_guard lock(shared_mutex_);
+      ++stats_.frames_received;
+    }
+    deliver(message);
+    if (state_ != State::kOpen) return std::nullopt;
+  }
+  return !messages.empty();
+}
+
+// Our Goodbye is on its way: what the peer still sends is discarded, and reading goes on so a
+// peer blocked on writing to us cannot block the Goodbye. The peer's close_notify or end of
+// stream ends the close once our own close_notify is out (see shut_down).
+void TlsConnection::on_read_while_closing(const boost::system::error_code& ec, size_t bytes) {
+  if (!ec) {
+    engine_->feed(cipher_in_.data(), bytes);
+    size_t got = 0;
+    auto result = TlsEngine::Result::kDone;
+    while (result == TlsEngine::Result::kDone) {
+      result = engine_->read(read_buffer_.data(), read_buffer_.size(), got);
+    }
+    if (result == TlsEngine::Result::kWantRead) return read_next();
+  }
+  peer_closed_ = true;
+  if (close_notify_sent_) finish_closing();
 }
 
 void TlsConnection::deliver(wire::Envelope& message) {
@@ -376,46 +326,66 @@ bool TlsConnection::take_next_frame() {
   return false;
 }
 
+// Writes the engine's pending ciphertext, or else encrypts the next slice of the frame in hand,
+// or of the next frame, and writes that.
 void TlsConnection::write_next() {
   if (write_in_flight_ || (state_ != State::kOpen && state_ != State::kClosing)) return;
-  bool have_frame = false;
-  try {
-    have_frame = take_next_frame();
-  } catch (const std::exception& e) {
-    return fail_with_goodbye(TransportError(
-        TransportErrorKind::kProtocol,
-        fmt::format("producing the next message for {} failed: {}", address_, e.what()),
-        wire::STATUS_INTERNAL));
+  if (!engine_->has_output()) {
+    if (!writing_) {
+      bool have_frame = false;
+      try {
+        have_frame = take_next_frame();
+      } catch (const std::exception& e) {
+        return fail_with_goodbye(TransportError(
+            TransportErrorKind::kProtocol,
+            fmt::format("producing the next message for {} failed: {}", address_, e.what()),
+            wire::STATUS_INTERNAL));
+      }
+      if (!have_frame) {
+        if (state_ == State::kClosing) shut_down();
+        return;
+      }
+      {
+        std::lock_guard lock(shared_mutex_);
+        queued_bytes_ -= std::min(queued_bytes_, writing_->size());
+        stats_.peak_queued_bytes =
+            std::max(stats_.peak_queued_bytes, queued_bytes_ + writing_->size());
+      }
+      writing_offset_ = 0;
+      write_timer_.expires_after(options_.frame_timeout);
+      write_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        self->on_write_deadline(ec);
+      });
+    }
+    const size_t slice = std::min(kWriteSliceBytes, writing_->size() - writing_offset_);
+    if (!engine_->write(writing_->data() + writing_offset_, slice)) {
+      return fail(
+          TransportError(TransportErrorKind::kTls,
+                         fmt::format("TLS write error with {}: {}", address_, engine_->error())));
+    }
+    writing_offset_ += slice;
   }
-  if (!have_frame) {
-    if (state_ == State::kClosing) shut_down();
-    return;
-  }
-  {
-    std::lock_guard lock(shared_mutex_);
-    queued_bytes_ -= std::min(queued_bytes_, writing_->size());
-    stats_.peak_queued_bytes = std::max(stats_.peak_queued_bytes, queued_bytes_ + writing_->size());
-  }
+  engine_->take_output(cipher_out_);
   write_in_flight_ = true;
-  write_timer_.expires_after(options_.frame_timeout);
-  write_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    self->on_write_deadline(ec);
-  });
-  asio::async_write(stream_, asio::buffer(*writing_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
-                      self->on_write(ec, bytes);
+  asio::async_write(socket_, asio::buffer(cipher_out_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                      self->on_write(ec);
                     });
 }
 
-void TlsConnection::on_write(const boost::system::error_code& ec, size_t bytes) {
+void TlsConnection::on_write(const boost::system::error_code& ec) {
   write_in_flight_ = false;
-  write_timer_.cancel();
   if (state_ == State::kClosed) return;
   if (ec) return fail(network_error(ec, "write"));
-  {
-    std::lock_guard lock(shared_mutex_);
-    stats_.bytes_sent += bytes;
-    ++stats_.frames_sent;
+  // The last slice's ciphertext goes out in the same write as its encryption: the frame is sent.
+  if (writing_ && writing_offset_ == writing_->size() && !engine_->has_output()) {
+    write_timer_.cancel();
+    {
+      std::lock_guard lock(shared_mutex_);
+      stats_.bytes_sent += writing_->size();
+      ++stats_.frames_sent;
+    }
+    writing_.reset();
   }
   last_write_ = Clock::now();
   write_next();
@@ -495,20 +465,14 @@ void TlsConnection::shut_down() {
   write_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec != asio::error::operation_aborted) self->finish_closing();
   });
-  // The shutdown reads the peer's close_notify, and only one read may be outstanding.
-  if (read_in_flight_) {
-    boost::system::error_code ignored;
-    stream_.lowest_layer().cancel(ignored);
-  } else {
-    start_tls_shutdown();
-  }
-}
-
-void TlsConnection::start_tls_shutdown() {
-  if (tls_shutdown_started_ || state_ != State::kClosing) return;
-  tls_shutdown_started_ = true;
-  stream_.async_shutdown(
-      [self = shared_from_this()](const boost::system::error_code&) { self->finish_closing(); });
+  engine_->shutdown();
+  engine_->take_output(cipher_out_);
+  asio::async_write(socket_, asio::buffer(cipher_out_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                      self->close_notify_sent_ = true;
+                      if (ec || self->peer_closed_) return self->finish_closing();
+                      if (!self->read_in_flight_) self->read_next();
+                    });
 }
 
 void TlsConnection::finish_closing() {
@@ -525,8 +489,8 @@ void TlsConnection::fail(TransportError error) {
   read_timer_.cancel();
   write_timer_.cancel();
   heartbeat_timer_.cancel();
-  stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.lowest_layer().close(ignored);
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
   queue_.clear();
   slot_.reset();
   // The handlers may hold the owner of this connection; dropping them breaks that cycle.
@@ -538,14 +502,9 @@ void TlsConnection::fail(TransportError error) {
 
 TransportError TlsConnection::network_error(const boost::system::error_code& ec,
                                             const char* what) const {
-  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
-      ec == asio::error::connection_reset) {
+  if (ec == asio::error::eof || ec == asio::error::connection_reset) {
     return TransportError(TransportErrorKind::kNetwork,
                           fmt::format("{} closed the connection without a Goodbye", address_));
-  }
-  if (ec.category() == asio::error::get_ssl_category()) {
-    return TransportError(TransportErrorKind::kTls,
-                          fmt::format("TLS {} error with {}: {}", what, address_, ec.message()));
   }
   return TransportError(TransportErrorKind::kNetwork,
                         fmt::format("{} from {} failed: {}", what, address_, ec.message()));
@@ -591,31 +550,6 @@ ConnectionOptions connection_options_from_seconds(double handshake, double idle,
   options.frame_timeout = milliseconds_of(frame);
   options.heartbeat_interval = milliseconds_of(heartbeat);
   return options;
-}
-
-// --- client side ------------------------------------------------------------------------------
-
-void async_connect(asio::io_context& io, const TlsContext& tls, const ConnectTarget& target,
-                   const ConnectionOptions& options, ConnectHandler handler) {
-  auto strand = asio::make_strand(io);
-  auto connection = std::make_shared<TlsConnection>(strand, tcp::socket(strand), tls, options);
-  auto resolver = std::make_shared<tcp::resolver>(strand);
-  const std::string server_name = target.server_name.empty() ? target.host : target.server_name;
-  resolver->async_resolve(
-      target.host, std::to_string(target.port),
-      [connection, resolver, server_name, host = target.host, handler = std::move(handler)](
-          const boost::system::error_code& ec, const tcp::resolver::results_type& endpoints) {
-        if (ec) {
-          return handler(
-              nullptr, TransportError(TransportErrorKind::kNetwork,
-                                      fmt::format("cannot resolve '{}': {}", host, ec.message())));
-        }
-        connection->connect_handshake(endpoints, server_name,
-                                      [connection, handler](std::optional<TransportError> error) {
-                                        if (error) return handler(nullptr, std::move(error));
-                                        handler(connection, std::nullopt);
-                                      });
-      });
 }
 
 }  // namespace fedgan::protocol

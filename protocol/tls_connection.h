@@ -1,16 +1,18 @@
 #pragma once
 
 // Internal to the protocol library: the Asio/OpenSSL implementation behind Connection, shared by
-// async_connect (client side) and Server (server side). Not a public header: it pulls in OpenSSL.
+// async_connect (client side) and Server (server side). Its handshake is in tls_handshake.cc, the
+// rest in tls_connection.cc; TLS itself is a TlsEngine fed and drained over the socket.
 
 #include "protocol/connection.h"
+#include "protocol/tls_engine.h"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -58,47 +60,62 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   };
   using Clock = std::chrono::steady_clock;
 
-  void run_handshake(bool server, HandshakeHandler handler);
-  void on_handshake(const boost::system::error_code& ec, HandshakeHandler handler);
+  static std::string endpoint_text(const boost::asio::ip::tcp::endpoint& endpoint);
+  bool create_engine(bool server, HandshakeHandler& handler);
+  void run_handshake(HandshakeHandler handler);
+  void step_handshake();
+  void handshake_failed(const std::string& reason);
+  void handshake_done();
+  void end_handshake(std::optional<TransportError> error);
   void set_read_deadline(Clock::time_point deadline);
   void wait_read_deadline();
   void on_read_deadline(const boost::system::error_code& ec);
   void read_next();
   void on_read(const boost::system::error_code& ec, size_t bytes);
+  void receive();
+  TlsEngine::Result decrypt_into_read_buffer(size_t& filled);
+  std::optional<bool> deliver_read_buffer(size_t filled);
+  void on_read_while_closing(const boost::system::error_code& ec, size_t bytes);
   void deliver(wire::Envelope& message);
   void enqueue(Outgoing item);
   void write_next();
   bool take_next_frame();
-  void on_write(const boost::system::error_code& ec, size_t bytes);
+  void on_write(const boost::system::error_code& ec);
   void on_write_deadline(const boost::system::error_code& ec);
   void schedule_heartbeat();
   void fail(TransportError error);
   void fail_with_goodbye(TransportError error);
   void finish_closing();
   void shut_down();
-  void start_tls_shutdown();
   TransportError network_error(const boost::system::error_code& ec, const char* what) const;
   std::optional<TransportError> remembered() const;
   void remember(const TransportError& error);
 
   Strand strand_;
-  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+  boost::asio::ip::tcp::socket socket_;
+  ssl_ctx_st* tls_context_;  // owned by the caller's TlsContext, which outlives this
+  std::unique_ptr<TlsEngine> engine_;
+  HandshakeHandler handshake_handler_;
   boost::asio::steady_timer read_timer_;
   boost::asio::steady_timer write_timer_;
   boost::asio::steady_timer heartbeat_timer_;
   ConnectionOptions options_;
   FrameDecoder decoder_;
-  std::vector<uint8_t> read_buffer_;
+  std::vector<uint8_t> cipher_in_;    // one socket read of ciphertext
+  std::vector<uint8_t> read_buffer_;  // plaintext decrypted from it, on its way to the decoder
+  std::vector<uint8_t> cipher_out_;   // the ciphertext of the socket write in flight
   State state_ = State::kHandshaking;
   Clock::time_point read_deadline_;
   Clock::time_point frame_started_;
   bool in_frame_ = false;
   bool read_in_flight_ = false;
   bool lingering_ = false;
-  bool tls_shutdown_started_ = false;
+  bool peer_closed_ = false;  // the peer's close_notify or end of stream arrived while closing
+  bool close_notify_sent_ = false;
 
   std::deque<Outgoing> queue_;
-  SharedFrame writing_;
+  SharedFrame writing_;        // the frame being encrypted and sent, a slice at a time
+  size_t writing_offset_ = 0;  // how much of it is encrypted
   bool write_in_flight_ = false;
   Clock::time_point last_write_;
 

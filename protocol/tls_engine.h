@@ -1,0 +1,71 @@
+#pragma once
+
+// TLS without I/O: the record layer and handshake of one side of a connection, fed and drained by
+// whoever owns the socket (TlsConnection on an Asio strand; fedgan-bench-tls-floor on a blocking
+// socket). Asio's own ssl::stream moves ciphertext through a 17 KiB BIO pair, so every TLS record
+// costs a socket call and a completion handler: about 240 of each per 3.9 MB model and direction.
+// Here a slice of a frame is encrypted into one buffer and written with one call, and one socket
+// read is decrypted at once: a 3.9 MB model's round trip over loopback takes about a fifth less
+// (docs/benchmarks.md, "Run 22").
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct ssl_st;
+struct ssl_ctx_st;
+struct bio_st;
+
+namespace fedgan::protocol {
+
+class TlsEngine {
+ public:
+  enum class Result {
+    kDone,      // the step completed (handshake finished, plaintext read)
+    kWantRead,  // more ciphertext from the peer is needed: feed() it, then call again
+    kClosed,    // the peer sent close_notify
+    kError,     // a TLS failure: error() says which; the engine is unusable afterwards
+  };
+
+  /// A client or server session under `context` (its certificates, CA and verify mode apply).
+  /// Throws TransportError (kTls) when OpenSSL cannot allocate the session.
+  TlsEngine(ssl_ctx_st* context, bool server);
+  ~TlsEngine();
+  TlsEngine(const TlsEngine&) = delete;
+  TlsEngine& operator=(const TlsEngine&) = delete;
+
+  /// Advances the handshake. Send take_output() to the peer after every call, whatever it
+  /// returned: the handshake's last flight goes out with kDone, an alert with kError.
+  Result handshake();
+  /// Ciphertext received from the peer, in order. Copied.
+  void feed(const uint8_t* data, size_t size);
+  /// Decrypts up to `capacity` bytes of plaintext into `out`; `got` is how many on kDone. Call
+  /// until kWantRead to drain what was fed; a reply it requires (a key update) lands in the
+  /// output.
+  Result read(uint8_t* out, size_t capacity, size_t& got);
+  /// Encrypts all of `data` into the output. Returns false on failure (see error()).
+  bool write(const uint8_t* data, size_t size);
+  /// Queues close_notify in the output.
+  void shutdown();
+
+  /// Whether ciphertext is waiting to be sent.
+  bool has_output() const;
+  /// Moves the waiting ciphertext into `out` (replacing its contents).
+  void take_output(std::vector<uint8_t>& out);
+
+  /// OpenSSL's reason for the last kError or failed write, with the peer's alert if it sent one.
+  const std::string& error() const { return error_; }
+  /// The session, for peer certificate, verify result, version and cipher queries.
+  ssl_st* native() const { return ssl_; }
+
+ private:
+  Result failure(int ret, const char* what);
+
+  ssl_st* ssl_ = nullptr;
+  bio_st* input_ = nullptr;   // owned by ssl_
+  bio_st* output_ = nullptr;  // owned by ssl_
+  std::string error_;
+};
+
+}  // namespace fedgan::protocol
