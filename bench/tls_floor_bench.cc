@@ -1,7 +1,8 @@
 // The floor under a federated round's transfers on this machine: a site sends N bytes (its delta)
 // and gets N bytes back (the next model) over loopback, with nothing else done to the bytes. No
 // framing, encoding, digest or validation: only the kernel's socket copies and, over TLS, the
-// record layer of the same TLS 1.3 contexts the product uses (mutual certificates, Asio streams).
+// record layer of the same TLS 1.3 contexts the product uses (mutual certificates, the product's
+// TlsEngine, driven here over a blocking socket with the product's read and write sizes).
 // What the product spends beyond this floor is its own; what the floor itself costs, any
 // framework that sends the same bytes the same way pays too.
 //
@@ -13,6 +14,7 @@
 
 #include "bench/loopback_pki.h"
 #include "protocol/tls_context.h"
+#include "protocol/tls_engine.h"
 
 #include <fmt/format.h>
 #include <sys/wait.h>
@@ -22,7 +24,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
@@ -39,10 +41,81 @@ namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+// A TlsEngine on a blocking socket, with TlsConnection's slice and read sizes.
+class BlockingTls {
+ public:
+  BlockingTls(tcp::socket& socket, const TlsContext& context, bool server)
+      : socket_(socket), engine_(context.native().native_handle(), server), in_(kReadBytes) {
+    while (true) {
+      const auto result = engine_.handshake();
+      flush();
+      if (result == TlsEngine::Result::kDone) return;
+      if (result != TlsEngine::Result::kWantRead) fail("handshake");
+      fill();
+    }
+  }
+
+  void write(const char* data, size_t size) {
+    for (size_t offset = 0; offset < size;) {
+      const size_t slice = std::min(kSliceBytes, size - offset);
+      if (!engine_.write(reinterpret_cast<const uint8_t*>(data) + offset, slice)) fail("write");
+      offset += slice;
+      flush();
+    }
+  }
+
+  void read(char* data, size_t size) {
+    for (size_t offset = 0; offset < size;) {
+      size_t got = 0;
+      const auto result =
+          engine_.read(reinterpret_cast<uint8_t*>(data) + offset, size - offset, got);
+      if (result == TlsEngine::Result::kDone) {
+        offset += got;
+      } else if (result == TlsEngine::Result::kWantRead) {
+        fill();
+      } else {
+        fail("read");
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kSliceBytes = 128 * 1024;
+  static constexpr size_t kReadBytes = 256 * 1024;
+
+  void flush() {
+    engine_.take_output(out_);
+    asio::write(socket_, asio::buffer(out_));
+  }
+  void fill() {
+    const size_t got = socket_.read_some(asio::buffer(in_));
+    engine_.feed(in_.data(), got);
+  }
+  [[noreturn]] void fail(const char* what) {
+    throw std::runtime_error(fmt::format("TLS {} failed: {}", what, engine_.error()));
+  }
+
+  tcp::socket& socket_;
+  TlsEngine engine_;
+  std::vector<uint8_t> in_;
+  std::vector<uint8_t> out_;
+};
+
 struct Run {
   size_t bytes;
   int repeat;
   bool tls;
+};
+
+// Plain TCP with BlockingTls's interface.
+class PlainTcp {
+ public:
+  explicit PlainTcp(tcp::socket& socket) : socket_(socket) {}
+  void write(const char* data, size_t size) { asio::write(socket_, asio::buffer(data, size)); }
+  void read(char* data, size_t size) { asio::read(socket_, asio::buffer(data, size)); }
+
+ private:
+  tcp::socket& socket_;
 };
 
 // Sends `payload` and reads as many bytes back, `repeat` times; returns each round trip's seconds.
@@ -53,8 +126,8 @@ std::vector<double> time_round_trips(Stream& stream, const Run& run) {
   std::vector<double> seconds;
   for (int i = 0; i < run.repeat; ++i) {
     const auto start = Clock::now();
-    asio::write(stream, asio::buffer(payload));
-    asio::read(stream, asio::buffer(reply));
+    stream.write(payload.data(), payload.size());
+    stream.read(reply.data(), reply.size());
     seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
   return seconds;
@@ -65,8 +138,8 @@ void echo(Stream& stream, const Run& run) {
   std::vector<char> received(run.bytes);
   std::vector<char> model(run.bytes, 'm');
   for (int i = 0; i < run.repeat; ++i) {
-    asio::read(stream, asio::buffer(received));
-    asio::write(stream, asio::buffer(model));
+    stream.read(received.data(), received.size());
+    stream.write(model.data(), model.size());
   }
 }
 
@@ -79,12 +152,11 @@ int site(const Run& run, const fs::path& dir, uint16_t port, int report_fd) {
   std::vector<double> seconds;
   if (run.tls) {
     const auto context = TlsContext::client(bench::loopback_party(dir, "site-1"));
-    asio::ssl::stream<tcp::socket&> stream(socket, context.native());
-    stream.set_verify_mode(asio::ssl::verify_peer);
-    stream.handshake(asio::ssl::stream_base::client);
+    BlockingTls stream(socket, context, false);
     seconds = time_round_trips(stream, run);
   } else {
-    seconds = time_round_trips(socket, run);
+    PlainTcp stream(socket);
+    seconds = time_round_trips(stream, run);
   }
   std::string report;
   for (double s : seconds) report += fmt::format("{}\n", s);
@@ -126,11 +198,11 @@ void bench(const Run& run, const fs::path& dir) {
   socket.set_option(tcp::no_delay(true));
   if (run.tls) {
     const auto context = TlsContext::server(bench::loopback_party(dir, "coordinator"));
-    asio::ssl::stream<tcp::socket&> stream(socket, context.native());
-    stream.handshake(asio::ssl::stream_base::server);
+    BlockingTls stream(socket, context, true);
     echo(stream, run);
   } else {
-    echo(socket, run);
+    PlainTcp stream(socket);
+    echo(stream, run);
   }
   auto seconds = read_report(pipe_fds[0]);
   close(pipe_fds[0]);
