@@ -45,7 +45,9 @@ using Clock = std::chrono::steady_clock;
 class BlockingTls {
  public:
   BlockingTls(tcp::socket& socket, const TlsContext& context, bool server)
-      : socket_(socket), engine_(context.native().native_handle(), server), in_(kReadBytes) {
+      : socket_(socket),
+        engine_(context.native().native_handle(), server),
+        in_(TlsEngine::kCipherReadBytes) {
     while (true) {
       const auto result = engine_.handshake();
       flush();
@@ -57,7 +59,7 @@ class BlockingTls {
 
   void write(const char* data, size_t size) {
     for (size_t offset = 0; offset < size;) {
-      const size_t slice = std::min(kSliceBytes, size - offset);
+      const size_t slice = std::min(TlsEngine::kWriteSliceBytes, size - offset);
       if (!engine_.write(reinterpret_cast<const uint8_t*>(data) + offset, slice)) fail("write");
       offset += slice;
       flush();
@@ -80,9 +82,6 @@ class BlockingTls {
   }
 
  private:
-  static constexpr size_t kSliceBytes = 128 * 1024;
-  static constexpr size_t kReadBytes = 256 * 1024;
-
   void flush() {
     engine_.take_output(out_);
     asio::write(socket_, asio::buffer(out_));

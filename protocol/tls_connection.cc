@@ -18,16 +18,9 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// One socket read takes up to this much ciphertext (sixteen TLS records), and it is decrypted and
-// decoded before the next read: a 3.9 MB model arrives in a few dozen reads rather than one per
-// record.
-constexpr size_t kCipherReadBytes = 256 * 1024;
 // Plaintext is gathered record by record (four of them) into a buffer of this size before it goes
 // to the decoder; larger would only hold memory, since feeding the decoder is a plain copy.
 constexpr size_t kPlainReadBytes = 64 * 1024;
-// A frame is encrypted and written this much at a time, so the peer decrypts one slice while the
-// next is encrypted, and a socket write carries eight records rather than one.
-constexpr size_t kWriteSliceBytes = 128 * 1024;
 
 Connection::SharedFrame shared(std::vector<uint8_t> frame) {
   return std::make_shared<const std::vector<uint8_t>>(std::move(frame));
@@ -53,7 +46,7 @@ TlsConnection::TlsConnection(Strand strand, tcp::socket socket, const TlsContext
       heartbeat_timer_(strand),
       options_(options),
       decoder_(options.max_frame_bytes),
-      cipher_in_(kCipherReadBytes),
+      cipher_in_(TlsEngine::kCipherReadBytes),
       read_buffer_(kPlainReadBytes) {
   silence_protobuf_parse_logs();
   boost::system::error_code ec;
@@ -144,11 +137,7 @@ void TlsConnection::receive() {
       if (!delivery) return;
       delivered = delivered || *delivery;
     }
-    if (result == TlsEngine::Result::kClosed) {
-      return fail(
-          TransportError(TransportErrorKind::kNetwork,
-                         fmt::format("{} closed the connection without a Goodbye", address_)));
-    }
+    if (result == TlsEngine::Result::kClosed) return fail(closed_without_goodbye());
     if (result == TlsEngine::Result::kError) {
       return fail(
           TransportError(TransportErrorKind::kTls,
@@ -217,11 +206,9 @@ std::optional<bool> TlsConnection::deliver_read_buffer(size_t filled) {
 void TlsConnection::on_read_while_closing(const boost::system::error_code& ec, size_t bytes) {
   if (!ec) {
     engine_->feed(cipher_in_.data(), bytes);
-    size_t got = 0;
+    size_t discarded = 0;
     auto result = TlsEngine::Result::kDone;
-    while (result == TlsEngine::Result::kDone) {
-      result = engine_->read(read_buffer_.data(), read_buffer_.size(), got);
-    }
+    while (result == TlsEngine::Result::kDone) result = decrypt_into_read_buffer(discarded);
     if (result == TlsEngine::Result::kWantRead) return read_next();
   }
   peer_closed_ = true;
@@ -358,7 +345,7 @@ void TlsConnection::write_next() {
         self->on_write_deadline(ec);
       });
     }
-    const size_t slice = std::min(kWriteSliceBytes, writing_->size() - writing_offset_);
+    const size_t slice = std::min(TlsEngine::kWriteSliceBytes, writing_->size() - writing_offset_);
     if (!engine_->write(writing_->data() + writing_offset_, slice)) {
       return fail(
           TransportError(TransportErrorKind::kTls,
@@ -501,11 +488,15 @@ void TlsConnection::fail(TransportError error) {
   if (on_close) on_close(*remembered());
 }
 
+TransportError TlsConnection::closed_without_goodbye() const {
+  return TransportError(TransportErrorKind::kNetwork,
+                        fmt::format("{} closed the connection without a Goodbye", address_));
+}
+
 TransportError TlsConnection::network_error(const boost::system::error_code& ec,
                                             const char* what) const {
   if (ec == asio::error::eof || ec == asio::error::connection_reset) {
-    return TransportError(TransportErrorKind::kNetwork,
-                          fmt::format("{} closed the connection without a Goodbye", address_));
+    return closed_without_goodbye();
   }
   return TransportError(TransportErrorKind::kNetwork,
                         fmt::format("{} from {} failed: {}", what, address_, ec.message()));

@@ -87,6 +87,7 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   void fail_with_goodbye(TransportError error);
   void finish_closing();
   void shut_down();
+  TransportError closed_without_goodbye() const;
   TransportError network_error(const boost::system::error_code& ec, const char* what) const;
   std::optional<TransportError> remembered() const;
   void remember(const TransportError& error);

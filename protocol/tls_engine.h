@@ -21,6 +21,14 @@ namespace fedgan::protocol {
 
 class TlsEngine {
  public:
+  /// How much ciphertext one socket read should take (sixteen TLS records): decrypting and
+  /// decoding it all before the next read makes a 3.9 MB model a few dozen reads rather than one
+  /// per record. Used by TlsConnection and by the floor benchmark, so the two cannot drift apart.
+  static constexpr size_t kCipherReadBytes = 256 * 1024;
+  /// How much plaintext to encrypt per socket write: the peer decrypts one slice while the next
+  /// is encrypted, and a write carries eight records rather than one.
+  static constexpr size_t kWriteSliceBytes = 128 * 1024;
+
   enum class Result {
     kDone,      // the step completed (handshake finished, plaintext read)
     kWantRead,  // more ciphertext from the peer is needed: feed() it, then call again
