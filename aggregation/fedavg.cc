@@ -80,17 +80,18 @@ StreamingFedAvg::StreamingFedAvg(ModelLayout layout, FedAvgOptions options)
   validate_layout(layout_);
   validate(options_);
   offsets_.reserve(layout_.num_tensors());
-  size_t offset = 0;
   for (const TensorEntry& entry : layout_.tensors) {
-    offsets_.push_back(offset);
-    offset += entry.size;
+    offsets_.push_back(num_parameters_);
+    num_parameters_ += entry.size;
   }
-  sum_.assign(offset, 0.0);
 }
 
 void StreamingFedAvg::add(const ConstViews& delta, uint64_t num_samples) {
   check_views(layout_, delta, "delta");
   const double weight = update_weight(options_, num_samples);
+  // Allocated here rather than by the constructor, so starting a round touches none of it: the
+  // first update of a round usually arrives well before the last one.
+  if (sum_.empty()) sum_.assign(num_parameters_, 0.0);
   for (size_t t = 0; t < delta.size(); ++t) {
     accumulate(sum_.data() + offsets_[t], delta[t], layout_.tensors[t].size, weight);
   }
@@ -127,7 +128,7 @@ double StreamingFedAvg::apply_to(const MutableViews& global,
 }
 
 void StreamingFedAvg::reset() {
-  std::fill(sum_.begin(), sum_.end(), 0.0);
+  sum_.clear();
   num_updates_ = 0;
   total_weight_ = 0.0;
 }

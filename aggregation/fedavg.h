@@ -45,8 +45,8 @@ double update_weight(const FedAvgOptions& options, uint64_t num_samples);
 /// mean computed in double, rounded once to float. Not thread-safe (see Aggregator).
 class StreamingFedAvg final : public Aggregator {
  public:
-  /// Validates the layout and the options (AggregationError) and allocates the accumulator:
-  /// 8 bytes per parameter.
+  /// Validates the layout and the options (AggregationError). The accumulator, 8 bytes per
+  /// parameter, is allocated by the first add.
   StreamingFedAvg(ModelLayout layout, FedAvgOptions options);
 
   const ModelLayout& layout() const override { return layout_; }
@@ -59,7 +59,8 @@ class StreamingFedAvg final : public Aggregator {
   size_t num_updates() const override { return num_updates_; }
   /// Sum of the weights of the deltas added so far.
   double total_weight() const { return total_weight_; }
-  /// The running sum_i w_i * delta_i, flat in layout order (one entry per parameter).
+  /// The running sum_i w_i * delta_i, flat in layout order (one entry per parameter); empty before
+  /// the first add and after reset().
   const std::vector<double>& weighted_sum() const { return sum_; }
 
   /// out = sum / total_weight, rounded to float. Throws AggregationError when nothing was added.
@@ -78,6 +79,7 @@ class StreamingFedAvg final : public Aggregator {
   ModelLayout layout_;
   FedAvgOptions options_;
   std::vector<size_t> offsets_;  // where each tensor starts in sum_
+  size_t num_parameters_ = 0;
   std::vector<double> sum_;
   size_t num_updates_ = 0;
   double total_weight_ = 0.0;

@@ -141,19 +141,18 @@ storage::StateDict GlobalModel::state_dict() const {
 DeltaBuffer::DeltaBuffer(const GlobalModel& model) : layout_(model.layout()) {
   const auto& tensors = model.manifest().tensors();
   specs_.assign(tensors.begin(), tensors.end());
-  size_t total = 0;
   for (const auto& entry : layout_.tensors) {
-    offsets_.push_back(total);
-    total += entry.size;
+    offsets_.push_back(size_);
+    size_ += entry.size;
   }
-  values_.assign(total, 0.0f);
+  values_.reset(new float[size_]);  // default-initialised: see the header
 }
 
 std::vector<protocol::MutableTensorView> DeltaBuffer::destinations() {
   std::vector<protocol::MutableTensorView> destinations;
   destinations.reserve(specs_.size());
   for (size_t i = 0; i < specs_.size(); ++i) {
-    destinations.push_back({specs_[i], values_.data() + offsets_[i]});
+    destinations.push_back({specs_[i], values_.get() + offsets_[i]});
   }
   return destinations;
 }
@@ -161,19 +160,19 @@ std::vector<protocol::MutableTensorView> DeltaBuffer::destinations() {
 aggregation::ConstViews DeltaBuffer::views() const {
   aggregation::ConstViews views;
   views.reserve(offsets_.size());
-  for (const size_t offset : offsets_) views.push_back(values_.data() + offset);
+  for (const size_t offset : offsets_) views.push_back(values_.get() + offset);
   return views;
 }
 
 aggregation::MutableViews DeltaBuffer::mutable_views() {
   aggregation::MutableViews views;
   views.reserve(offsets_.size());
-  for (const size_t offset : offsets_) views.push_back(values_.data() + offset);
+  for (const size_t offset : offsets_) views.push_back(values_.get() + offset);
   return views;
 }
 
 void DeltaBuffer::zero() {
-  std::fill(values_.begin(), values_.end(), 0.0f);
+  std::fill(values_.get(), values_.get() + size_, 0.0f);
 }
 
 }  // namespace fedgan::coordinator

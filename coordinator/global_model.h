@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -104,13 +105,16 @@ class GlobalModel {
   std::vector<bool> parameter_mask_;
 };
 
-/// Float32 buffers shaped like a GlobalModel's federated tensors, allocated once (one contiguous
-/// block) and reused: an upload is decoded into it by a TensorStreamReader, screened and clipped
-/// through the aggregation views, then folded into the aggregate; the next upload overwrites it.
-/// The coordinator keeps one per upload in progress. Not thread-safe.
+/// Float32 buffers shaped like a GlobalModel's federated tensors, in one contiguous block: an
+/// upload is decoded into it by a TensorStreamReader, screened and clipped through the aggregation
+/// views, then folded into the aggregate. The coordinator keeps one per upload in progress. Not
+/// thread-safe.
 class DeltaBuffer {
  public:
-  /// Zero-filled buffers for `model`'s federated tensors; keeps no reference to `model`.
+  /// Buffers for `model`'s federated tensors, left uninitialised: a transfer writes every value
+  /// before its reader's finish() passes (chunks must cover the manifest's bytes in order), so
+  /// admitting an upload costs no pass over the model's size. Call zero() to start from zeros.
+  /// Keeps no reference to `model`.
   explicit DeltaBuffer(const GlobalModel& model);
 
   /// Where a TensorStreamReader decodes an upload: one view per federated tensor, specs equal to
@@ -125,13 +129,14 @@ class DeltaBuffer {
 
   const aggregation::ModelLayout& layout() const { return layout_; }
   /// Bytes of float32 data held.
-  size_t bytes() const { return values_.size() * sizeof(float); }
+  size_t bytes() const { return size_ * sizeof(float); }
 
  private:
   std::vector<protocol::wire::TensorSpec> specs_;
   aggregation::ModelLayout layout_;
   std::vector<size_t> offsets_;  // where each tensor starts in values_
-  std::vector<float> values_;
+  size_t size_ = 0;
+  std::unique_ptr<float[]> values_;
 };
 
 }  // namespace fedgan::coordinator

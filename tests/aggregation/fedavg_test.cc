@@ -204,13 +204,17 @@ TEST(StreamingFedAvg, AcceptsEmptyTensorsWithNullPointers) {
 
 TEST(StreamingFedAvg, ResetStartsAFreshRound) {
   StreamingFedAvg fedavg(kLayout, FedAvgOptions{});
+  EXPECT_TRUE(fedavg.weighted_sum().empty());  // nothing allocated before the first add
   add_three(fedavg);
   fedavg.reset();
   EXPECT_EQ(fedavg.num_updates(), 0u);
   EXPECT_EQ(fedavg.total_weight(), 0.0);
+  EXPECT_TRUE(fedavg.weighted_sum().empty());
   EXPECT_TRUE(contains(error_message([&] { flat_mean(fedavg); }), "no update"));
   fedavg.add(kDelta2.views(), 4);
   EXPECT_EQ(flat_mean(fedavg), (std::vector<float>{1.5f, 3.0f, -2.0f, -0.75f, 0.0f}));
+  // The sum starts from zero again, not from the three deltas before the reset: 4 * delta2.
+  EXPECT_EQ(fedavg.weighted_sum(), (std::vector<double>{6.0, 12.0, -8.0, -3.0, 0.0}));
 }
 
 TEST(StreamingFedAvg, WorksThroughTheAggregatorInterface) {
