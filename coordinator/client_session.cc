@@ -109,7 +109,8 @@ void ClientSession::end_upload() {
   refusal_.reset();
 }
 
-void ClientSession::send_task(const wire::Task& task, std::shared_ptr<ModelSnapshot> model) {
+void ClientSession::send_task(const wire::Task& task, std::shared_ptr<ModelSnapshot> model,
+                              std::function<void()> on_model_queued) {
   wire::Envelope envelope;
   *envelope.mutable_task() = task;
   *envelope.mutable_task()->mutable_model() = model->manifest();
@@ -117,10 +118,11 @@ void ClientSession::send_task(const wire::Task& task, std::shared_ptr<ModelSnaps
   connection_->send(envelope);
   connection_->send_frames(
       [model, next_chunk = size_t{0}]() mutable { return model->frame(next_chunk++); },
-      [model, connection = connection_] {
+      [model, connection = connection_, on_model_queued = std::move(on_model_queued)] {
         wire::Envelope end;
         *end.mutable_transfer_end() = model->transfer_end();
         connection->send(end);
+        if (on_model_queued) on_model_queued();
       });
 }
 

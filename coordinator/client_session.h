@@ -6,6 +6,7 @@
 #include "protocol/tensor_stream.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,8 +63,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   const std::string& address() const { return connection_->remote_address(); }
   uint64_t num_samples() const { return num_samples_; }
 
-  /// Sends the task, then the model as a stream of chunks, then its TransferEnd.
-  void send_task(const wire::Task& task, std::shared_ptr<ModelSnapshot> model);
+  /// Sends the task, then the model as a stream of chunks, then its TransferEnd. `on_model_queued`
+  /// (optional) runs on the connection's strand once the last chunk has been taken for writing;
+  /// never if the connection ends first.
+  void send_task(const wire::Task& task, std::shared_ptr<ModelSnapshot> model,
+                 std::function<void()> on_model_queued = {});
   void send_ack(const wire::Status& status);
   void close(wire::StatusCode code, const std::string& message);
 

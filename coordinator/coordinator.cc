@@ -3,6 +3,7 @@
 #include "aggregation/delta.h"
 #include "aggregation/fedavg.h"
 #include "aggregation/server_adam.h"
+#include "coordinator/checkpoint_gate.h"
 #include "coordinator/client_session.h"
 #include "coordinator/config_file.h"
 #include "coordinator/error.h"
@@ -38,6 +39,9 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kNonceBytes = 16;
+// Longest a round's checkpoint waits for the next round's model to go out (CheckpointGate): how
+// long one client that stalls its download can delay the commit.
+constexpr std::chrono::milliseconds kCheckpointHoldLimit{1000};
 
 // The server owns its database: a missing directory is created, as for checkpoints.
 storage::Database open_run_database(const std::filesystem::path& path) {
@@ -150,6 +154,7 @@ struct PendingCommit {
   double slowest_training = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
+  std::shared_ptr<CheckpointGate> gate;  // the write starts when it opens
   std::future<CheckpointWrite> checkpoint;
 };
 
@@ -508,7 +513,12 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, Recei
 
 // Called with mutex_ held.
 void Coordinator::Impl::maybe_start_round() {
-  if (stopped_ || round_ || sessions_.size() < clients_needed_to_start(options_.rounds)) return;
+  if (stopped_ || round_) return;
+  if (sessions_.size() < clients_needed_to_start(options_.rounds)) {
+    // No model goes out for a waiting checkpoint to make way for.
+    if (pending_) pending_->gate->open();
+    return;
+  }
   start_round();
 }
 
@@ -570,6 +580,12 @@ void Coordinator::Impl::start_round() {
   std::fflush(stdout);
 
   std::optional<PhaseTimer> dispatch(round_->phases.dispatch);
+  // The previous round's checkpoint waits until every selected client has its model queued.
+  std::shared_ptr<CheckpointGate> gate = pending_ ? pending_->gate : nullptr;
+  if (gate) gate->await_sends(selected.size());
+  const auto on_model_queued = [gate] {
+    if (gate) gate->send_done();
+  };
   const uint64_t model_bytes = snapshot->total_bytes();
   const int64_t deadline_ms =
       static_cast<int64_t>(std::llround(now * 1000.0)) +
@@ -584,10 +600,11 @@ void Coordinator::Impl::start_round() {
       (*task.mutable_hyperparameters())[key] = value;
     }
     try {
-      sessions_.at(identity)->send_task(task, snapshot);
+      sessions_.at(identity)->send_task(task, snapshot, on_model_queued);
       round_->bytes_sent += model_bytes;
     } catch (const protocol::TransportError& gone) {
       round_->roster.drop(identity);
+      on_model_queued();
     }
   }
   dispatch.reset();
@@ -672,23 +689,27 @@ void Coordinator::Impl::commit_round() {
   pending.slowest_training = round.slowest_training;
   pending.bytes_sent = round.bytes_sent;
   pending.bytes_received = round.bytes_received;
-  // The checkpoint is written on its own thread while the next round is sent out. The global
-  // model does not change until it is durable: the next commit_round settles this one first.
-  // The thread posts the settling itself, so the commit follows the write without polling.
+  // The checkpoint is written on its own thread once the next round's model is out (see
+  // CheckpointGate). The global model does not change until it is durable: the next
+  // commit_round settles this one first. The thread posts the settling itself, so the commit
+  // follows the write without polling.
+  pending.gate = std::make_shared<CheckpointGate>();
   pending.checkpoint =
-      std::async(std::launch::async, [this, weak = std::weak_ptr<Impl>(shared_from_this()),
-                                      round = pending.round, state = model_.state_dict()] {
-        const auto start = Clock::now();
-        CheckpointWrite written{checkpoints_.write(round, state), 0};
-        written.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-        asio::post(io_, [weak] {
-          if (auto self = weak.lock()) {
-            std::lock_guard lock(self->mutex_);
-            self->settle_pending_commit();
-          }
-        });
-        return written;
-      });
+      std::async(std::launch::async,
+                 [this, weak = std::weak_ptr<Impl>(shared_from_this()), round = pending.round,
+                  state = model_.state_dict(), gate = pending.gate] {
+                   gate->wait(kCheckpointHoldLimit);
+                   const auto start = Clock::now();
+                   CheckpointWrite written{checkpoints_.write(round, state), 0};
+                   written.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+                   asio::post(io_, [weak] {
+                     if (auto self = weak.lock()) {
+                       std::lock_guard lock(self->mutex_);
+                       self->settle_pending_commit();
+                     }
+                   });
+                   return written;
+                 });
   pending_ = std::move(pending);
 
   const int64_t committed = round.attempt.round;
@@ -711,6 +732,7 @@ void Coordinator::Impl::settle_pending_commit() {
   if (!pending_) return;
   PendingCommit pending = std::move(*pending_);
   pending_.reset();
+  pending.gate->open();
   const CheckpointWrite written = pending.checkpoint.get();
   auto& phases = pending.phases;
   phases.checkpoint += written.seconds;
