@@ -1,6 +1,7 @@
 #include "client/delta_upload.h"
 
 #include "client/error.h"
+#include "protocol/frame.h"
 
 #include <torch/torch.h>
 
@@ -54,9 +55,11 @@ wire::Envelope DeltaUpload::header(const TaskPlan& plan, const RoundReport& repo
 
 bool DeltaUpload::send(const std::shared_ptr<protocol::Connection>& connection) const {
   try {
-    connection->send_stream(
-        [writer = writer_, values = values_](protocol::wire::Envelope& next) {
-          return writer->next_chunk(*next.mutable_chunk());
+    connection->send_frames(
+        [writer = writer_, values = values_]() -> protocol::Connection::SharedFrame {
+          std::vector<uint8_t> frame;
+          if (!writer->next_chunk_frame(frame, protocol::kDefaultMaxFrameBytes)) return nullptr;
+          return std::make_shared<const std::vector<uint8_t>>(std::move(frame));
         },
         // Weak: the connection holds this callback until the stream ends.
         [writer = writer_, weak = std::weak_ptr<protocol::Connection>(connection)] {

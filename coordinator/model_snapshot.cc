@@ -60,11 +60,10 @@ ModelSnapshot::ModelSnapshot(const GlobalModel& model, wire::Codec codec)
 }
 
 void ModelSnapshot::encode_up_to(size_t count) {
-  wire::Envelope envelope;
   while (frames_.size() < count && !writer_.done()) {
-    writer_.next_chunk(*envelope.mutable_chunk());
-    frames_.push_back(
-        std::make_shared<const std::vector<uint8_t>>(protocol::encode_frame(envelope)));
+    std::vector<uint8_t> frame;
+    writer_.next_chunk_frame(frame, protocol::kDefaultMaxFrameBytes);
+    frames_.push_back(std::make_shared<const std::vector<uint8_t>>(std::move(frame)));
   }
   if (writer_.done() && !end_) end_ = writer_.transfer_end();
 }

@@ -1,7 +1,10 @@
 #include "protocol/tensor_stream.h"
 
 #include "protocol/codec.h"
+#include "protocol/frame.h"
 #include "protocol/tensor_records.h"
+
+#include <google/protobuf/io/coded_stream.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +12,13 @@
 
 namespace fedgan::protocol {
 namespace {
+
+// Protobuf's encoding: a field starts with its tag, (number << 3) | wire type.
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kLengthDelimited = 2;
+constexpr uint32_t field_tag(int number, uint32_t wire_type) {
+  return (static_cast<uint32_t>(number) << 3) | wire_type;
+}
 
 constexpr uint32_t kDecodableCodecs = (1u << wire::CODEC_FP32) | (1u << wire::CODEC_FP16);
 
@@ -165,6 +175,46 @@ bool TensorStreamWriter::next_chunk(wire::TensorChunk& chunk) {
     error_.fail(error);
   }
   chunk.set_offset(sent_);
+  sent_ += size;
+  return true;
+}
+
+bool TensorStreamWriter::next_chunk_frame(std::vector<uint8_t>& frame, uint32_t max_frame_bytes) {
+  using google::protobuf::io::CodedOutputStream;
+  error_.rethrow_if_failed();
+  if (done()) return false;
+  const auto size = static_cast<size_t>(std::min<uint64_t>(chunk_bytes_, total_ - sent_));
+  // Envelope { chunk = 4: TensorChunk { offset = 1 (omitted when 0, as proto3 does), data = 2 } },
+  // fields in number order: byte for byte what SerializeToArray writes for the same message.
+  const uint32_t offset_tag = field_tag(wire::TensorChunk::kOffsetFieldNumber, kVarint);
+  const uint32_t data_tag = field_tag(wire::TensorChunk::kDataFieldNumber, kLengthDelimited);
+  const uint32_t chunk_tag = field_tag(wire::Envelope::kChunkFieldNumber, kLengthDelimited);
+  const size_t chunk_body =
+      (sent_ == 0
+           ? 0
+           : CodedOutputStream::VarintSize32(offset_tag) + CodedOutputStream::VarintSize64(sent_)) +
+      CodedOutputStream::VarintSize32(data_tag) + CodedOutputStream::VarintSize64(size) + size;
+  const size_t body = CodedOutputStream::VarintSize32(chunk_tag) +
+                      CodedOutputStream::VarintSize64(chunk_body) + chunk_body;
+  check(body <= max_frame_bytes, wire::STATUS_FRAME_TOO_LARGE,
+        "message of {} bytes exceeds the frame limit of {} bytes; send large data as chunks", body,
+        max_frame_bytes);
+  frame.resize(kFrameHeaderBytes + body);
+  const auto header = encode_frame_header(static_cast<uint32_t>(body));
+  uint8_t* out = std::copy(header.begin(), header.end(), frame.data());
+  out = CodedOutputStream::WriteVarint32ToArray(chunk_tag, out);
+  out = CodedOutputStream::WriteVarint64ToArray(chunk_body, out);
+  if (sent_ != 0) {
+    out = CodedOutputStream::WriteVarint32ToArray(offset_tag, out);
+    out = CodedOutputStream::WriteVarint64ToArray(sent_, out);
+  }
+  out = CodedOutputStream::WriteVarint32ToArray(data_tag, out);
+  out = CodedOutputStream::WriteVarint64ToArray(size, out);
+  try {
+    fill(out, size);
+  } catch (const ProtocolError& error) {
+    error_.fail(error);
+  }
   sent_ += size;
   return true;
 }

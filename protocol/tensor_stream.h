@@ -106,6 +106,14 @@ class TensorStreamWriter {
   /// then unspecified.
   bool next_chunk(wire::TensorChunk& chunk);
 
+  /// The same chunk as a whole frame, the bytes encode_frame makes of an Envelope holding it:
+  /// header, Envelope, TensorChunk, and the values encoded straight into the frame. Saves the
+  /// chunk's own buffer and the copy protobuf would make of it, two passes over every byte sent.
+  /// Returns false, leaving `frame` alone, once every byte went out; throws what next_chunk
+  /// throws, and ProtocolError(FRAME_TOO_LARGE) when the frame's body would exceed
+  /// `max_frame_bytes` (nothing is consumed then).
+  bool next_chunk_frame(std::vector<uint8_t>& frame, uint32_t max_frame_bytes);
+
   /// The TransferEnd to send after the last chunk. Throws ProtocolError(INTERNAL) before done().
   wire::TransferEnd transfer_end() const;
 

@@ -1,6 +1,7 @@
 #include "client/delta_upload.h"
 
 #include "client/error.h"
+#include "protocol/frame.h"
 
 #include <gtest/gtest.h>
 
@@ -14,12 +15,12 @@ class RecordingConnection : public protocol::Connection {
  public:
   void start(MessageHandler, CloseHandler) override {}
   void send(const wire::Envelope& message) override { sent.push_back(message); }
-  void send_stream(StreamSource source, std::function<void()> on_done) override {
+  void send_stream(StreamSource, std::function<void()>) override {
+    ADD_FAILURE() << "a client uploads chunks encoded straight into frames, not messages";
+  }
+  void send_frames(FrameSource source, std::function<void()> on_done) override {
     source_ = std::move(source);
     on_done_ = std::move(on_done);
-  }
-  void send_frames(FrameSource, std::function<void()>) override {
-    ADD_FAILURE() << "a client uploads messages, not encoded frames";
   }
   void close(wire::StatusCode, const std::string&) override {}
   const std::string& peer_identity() const override { return name_; }
@@ -29,17 +30,23 @@ class RecordingConnection : public protocol::Connection {
   std::optional<protocol::TransportError> error() const override { return std::nullopt; }
   protocol::ConnectionStats stats() const override { return {}; }
 
-  // Pulls every message of the queued stream, then runs its completion.
+  // Pulls every frame of the queued stream and decodes it as a peer would, then runs its
+  // completion.
   void run_stream() {
-    wire::Envelope next;
-    while (source_(next)) sent.push_back(next);
+    while (const auto frame = source_()) {
+      const auto header =
+          protocol::decode_frame_header(frame->data(), protocol::kDefaultMaxFrameBytes);
+      EXPECT_EQ(frame->size(), protocol::kFrameHeaderBytes + header.body_bytes);
+      sent.push_back(protocol::decode_envelope(frame->data() + protocol::kFrameHeaderBytes,
+                                               header.body_bytes));
+    }
     on_done_();
   }
 
   std::vector<wire::Envelope> sent;
 
  private:
-  StreamSource source_;
+  FrameSource source_;
   std::function<void()> on_done_;
   std::string name_ = "test";
 };

@@ -1,6 +1,7 @@
 #include "protocol/tensor_stream.h"
 
 #include "protocol/codec.h"
+#include "protocol/frame.h"
 #include "protocol/tensor_records.h"
 
 #include <gtest/gtest.h>
@@ -209,6 +210,62 @@ TEST(TensorStreamWriter, RefusesValuesItCannotEncodeAndRemembers) {
   EXPECT_EQ(error.code(), wire::STATUS_NON_FINITE);
   EXPECT_TRUE(contains(error.what(), "tensor 'v' value 70000 at index 5 is beyond the fp16 range"))
       << error.what();
+}
+
+// Every chunk frame, byte for byte, equals encode_frame of the Envelope next_chunk fills: the
+// offset omitted at 0, varints of one to four bytes for offsets and lengths, the last chunk short.
+TEST(TensorStreamWriter, ChunkFramesAreTheFramesOfTheChunkMessages) {
+  const Model small;
+  std::vector<float> large(size_t{1} << 20);  // 4 MiB: offsets beyond 2^21
+  for (size_t i = 0; i < large.size(); ++i) large[i] = static_cast<float>(i % 1000) * 0.5f - 7.0f;
+  const std::vector<ConstTensorView> large_views = {
+      {tensor_spec("large", wire::DTYPE_FLOAT32, {1 << 20}), large.data()}};
+  struct Case {
+    std::vector<ConstTensorView> views;
+    wire::Codec codec;
+    size_t chunk_bytes;
+  };
+  const std::vector<Case> cases = {{small.views(), wire::CODEC_FP32, 1},
+                                   {small.views(), wire::CODEC_FP16, 5},
+                                   {small.views(), wire::CODEC_FP32, 200},
+                                   {large_views, wire::CODEC_FP32, 300000},
+                                   {large_views, wire::CODEC_FP16, 127}};
+  for (const auto& c : cases) {
+    TensorStreamWriter messages(c.views, c.codec, c.chunk_bytes);
+    TensorStreamWriter frames(c.views, c.codec, c.chunk_bytes);
+    wire::Envelope envelope;
+    std::vector<uint8_t> frame;
+    size_t count = 0;
+    while (messages.next_chunk(*envelope.mutable_chunk())) {
+      ASSERT_TRUE(frames.next_chunk_frame(frame, kDefaultMaxFrameBytes));
+      ASSERT_EQ(frame, encode_frame(envelope)) << "chunk " << count << " of " << c.chunk_bytes;
+      ++count;
+    }
+    EXPECT_FALSE(frames.next_chunk_frame(frame, kDefaultMaxFrameBytes));
+    EXPECT_TRUE(frames.done());
+    EXPECT_EQ(count, (frames.total_bytes() + c.chunk_bytes - 1) / c.chunk_bytes);
+  }
+}
+
+TEST(TensorStreamWriter, ChunkFramesRefuseTheFrameLimitAndNonFiniteValues) {
+  Model model;
+  TensorStreamWriter writer(model.views(), wire::CODEC_FP32, 64);
+  std::vector<uint8_t> frame;
+  const auto error = error_of([&] { writer.next_chunk_frame(frame, 40); });
+  EXPECT_EQ(error.code(), wire::STATUS_FRAME_TOO_LARGE);
+  EXPECT_EQ(writer.bytes_sent(), 0u);  // nothing consumed: a larger limit sends the same chunk
+  ASSERT_TRUE(writer.next_chunk_frame(frame, kDefaultMaxFrameBytes));
+  EXPECT_EQ(writer.bytes_sent(), 64u);
+
+  model.v[2] = -std::numeric_limits<float>::infinity();
+  TensorStreamWriter bad(model.views(), wire::CODEC_FP32, 16);
+  const auto non_finite = error_of([&] {
+    while (bad.next_chunk_frame(frame, kDefaultMaxFrameBytes)) {
+    }
+  });
+  EXPECT_EQ(non_finite.code(), wire::STATUS_NON_FINITE);
+  EXPECT_TRUE(contains(non_finite.what(), "tensor 'v'")) << non_finite.what();
+  EXPECT_TRUE(bad.failed());
 }
 
 // A writer and the reader for its model, with chunks the test can tamper with.
