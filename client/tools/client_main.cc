@@ -10,12 +10,15 @@
 #include "client/local_round.h"
 #include "client/site_identity.h"
 #include "gan/device.h"
+#include "protocol/freed_memory.h"
 
 #include <exception>
 #include <iostream>
 
 int main(int argc, char** argv) {
   namespace client = fedgan::client;
+  // Where the C library has no such settings the defaults cost speed, not correctness.
+  fedgan::protocol::keep_freed_memory();
   try {
     const client::CommandLine command_line = client::parse_command_line(argc, argv);
     if (command_line.exit_code) {

@@ -5,12 +5,15 @@
 #include "coordinator/config_file.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/history_command.h"
+#include "protocol/freed_memory.h"
 
 #include <exception>
 #include <iostream>
 
 int main(int argc, char** argv) {
   namespace coordinator = fedgan::coordinator;
+  // Where the C library has no such settings the defaults cost speed, not correctness.
+  fedgan::protocol::keep_freed_memory();
   try {
     const coordinator::CommandLine command_line = coordinator::parse_command_line(argc, argv);
     if (command_line.exit_code) {
