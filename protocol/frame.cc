@@ -38,15 +38,20 @@ std::vector<uint8_t> encode_frame(const wire::Envelope& envelope, uint32_t max_f
   check(envelope.body_case() != wire::Envelope::BODY_NOT_SET, wire::STATUS_MALFORMED,
         "refusing to send an envelope with no message in it");
   const size_t body_bytes = envelope.ByteSizeLong();
+  std::vector<uint8_t> frame;
+  uint8_t* body = start_frame(frame, body_bytes, max_frame_bytes);
+  check(envelope.SerializeToArray(body, static_cast<int>(body_bytes)), wire::STATUS_INTERNAL,
+        "protobuf serialization of a {}-byte envelope failed", body_bytes);
+  return frame;
+}
+
+uint8_t* start_frame(std::vector<uint8_t>& frame, size_t body_bytes, uint32_t max_frame_bytes) {
   check(body_bytes <= max_frame_bytes, wire::STATUS_FRAME_TOO_LARGE,
         "message of {} bytes exceeds the frame limit of {} bytes; send large data as chunks",
         body_bytes, max_frame_bytes);
-  std::vector<uint8_t> frame(kFrameHeaderBytes + body_bytes);
+  frame.resize(kFrameHeaderBytes + body_bytes);
   const auto header = encode_frame_header(static_cast<uint32_t>(body_bytes));
-  std::copy(header.begin(), header.end(), frame.begin());
-  check(envelope.SerializeToArray(frame.data() + kFrameHeaderBytes, static_cast<int>(body_bytes)),
-        wire::STATUS_INTERNAL, "protobuf serialization of a {}-byte envelope failed", body_bytes);
-  return frame;
+  return std::copy(header.begin(), header.end(), frame.data());
 }
 
 wire::Envelope decode_envelope(const uint8_t* body, size_t size) {

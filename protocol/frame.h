@@ -37,6 +37,11 @@ std::array<uint8_t, kFrameHeaderBytes> encode_frame_header(uint32_t body_bytes);
 /// Validates and decodes the 8 header bytes at `bytes`. Throws ProtocolError.
 FrameHeader decode_frame_header(const uint8_t* bytes, uint32_t max_frame_bytes);
 
+/// Sizes `frame` for a body of `body_bytes` and writes its header; returns where the body goes.
+/// Throws ProtocolError(FRAME_TOO_LARGE) when the body would exceed `max_frame_bytes`, leaving
+/// `frame` alone. The one place a frame's limit and header are applied on the sending side.
+uint8_t* start_frame(std::vector<uint8_t>& frame, size_t body_bytes, uint32_t max_frame_bytes);
+
 /// Serializes `envelope` into one frame (header + body). Throws ProtocolError(FRAME_TOO_LARGE)
 /// when the body would exceed `max_frame_bytes`, and MALFORMED for an envelope with no body.
 std::vector<uint8_t> encode_frame(const wire::Envelope& envelope,

@@ -196,12 +196,7 @@ bool TensorStreamWriter::next_chunk_frame(std::vector<uint8_t>& frame, uint32_t 
       CodedOutputStream::VarintSize32(data_tag) + CodedOutputStream::VarintSize64(size) + size;
   const size_t body = CodedOutputStream::VarintSize32(chunk_tag) +
                       CodedOutputStream::VarintSize64(chunk_body) + chunk_body;
-  check(body <= max_frame_bytes, wire::STATUS_FRAME_TOO_LARGE,
-        "message of {} bytes exceeds the frame limit of {} bytes; send large data as chunks", body,
-        max_frame_bytes);
-  frame.resize(kFrameHeaderBytes + body);
-  const auto header = encode_frame_header(static_cast<uint32_t>(body));
-  uint8_t* out = std::copy(header.begin(), header.end(), frame.data());
+  uint8_t* out = start_frame(frame, body, max_frame_bytes);
   out = CodedOutputStream::WriteVarint32ToArray(chunk_tag, out);
   out = CodedOutputStream::WriteVarint64ToArray(chunk_body, out);
   if (sent_ != 0) {
