@@ -5,8 +5,9 @@
 # Prints, per K, the median overhead and its split: the coordinator's own phases (from its
 # "round N timing" lines) and, for the site whose upload completed the round, its model download,
 # computing its delta, and its upload (from the database). Beside each K, the floor under a round's
-# two transfers measured in the same session (fedgan-bench-tls-floor: the same bytes each way over
-# loopback TLS and TCP with nothing else done to them), so overhead / floor is a ratio of one run.
+# transfers measured in the same session (fedgan-bench-tls-floor --sites K: the last site's delta
+# up, then the model down to each of the K sites, over loopback TLS and TCP with nothing else done
+# to the bytes), so overhead / floor is a ratio of one run.
 #   usage: bench/overhead.sh [K...]   (default: 2 4)
 # Environment: FEDGAN_BUILD_DIR (build), FEDGAN_FASHION_MNIST_DIR, FEDGAN_OVERHEAD_ROUNDS (5),
 # FEDGAN_OVERHEAD_CODEC (fp32, as the comparison with Flower prescribes; or fp16).
@@ -64,6 +65,6 @@ PY
   site_bytes=$(cat "$out/site_bytes")
   for transport in tls tcp; do
     echo "  floor: $("${FEDGAN_BUILD_DIR:-build}/bench/fedgan-bench-tls-floor" \
-      --transport "$transport" --bytes "$site_bytes" --repeat 50)"
+      --transport "$transport" --bytes "$site_bytes" --sites "$k" --repeat 50)"
   done
 done

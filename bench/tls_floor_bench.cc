@@ -6,10 +6,14 @@
 // What the product spends beyond this floor is its own; what the floor itself costs, any
 // framework that sends the same bytes the same way pays too.
 //
-// The coordinator side (this process) echoes; the site side is a forked child that times each
-// round trip from its first byte written to its last byte read.
+// The coordinator side is this process; each site is a forked child. A round: every site but the
+// last uploads (in a federation those uploads overlap the last site's training), then, timed, the
+// last site uploads and the coordinator sends the model to every site, a slice to each in turn.
+// The time runs from the last site's first byte written to the moment the last of the sites has
+// read the whole model: with one site, the round trip of its two transfers; with K, what a round
+// of K sites cannot go below once the slowest of them has trained.
 //
-// Usage: fedgan-bench-tls-floor [--bytes 3940000] [--repeat 50] [--transport tls|tcp]
+// Usage: fedgan-bench-tls-floor [--bytes 3940000] [--repeat 50] [--transport tls|tcp] [--sites 1]
 // Prints one line: transport, bytes, round trips, then min / median / max seconds.
 
 #include "bench/loopback_pki.h"
@@ -31,6 +35,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace fedgan::protocol {
@@ -104,6 +111,7 @@ struct Run {
   size_t bytes;
   int repeat;
   bool tls;
+  int sites;
 };
 
 // Plain TCP with BlockingTls's interface.
@@ -117,104 +125,149 @@ class PlainTcp {
   tcp::socket& socket_;
 };
 
-// Sends `payload` and reads as many bytes back, `repeat` times; returns each round trip's seconds.
-template <typename Stream>
-std::vector<double> time_round_trips(Stream& stream, const Run& run) {
-  std::vector<char> payload(run.bytes, 'd');
-  std::vector<char> reply(run.bytes);
-  std::vector<double> seconds;
-  for (int i = 0; i < run.repeat; ++i) {
-    const auto start = Clock::now();
-    stream.write(payload.data(), payload.size());
-    stream.read(reply.data(), reply.size());
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+// One end of a connection, over TLS or plain TCP. Not movable: the stream refers to the socket.
+class Stream {
+ public:
+  Stream(tcp::socket socket, const fs::path& dir, bool tls, bool server)
+      : socket_(std::move(socket)) {
+    socket_.set_option(tcp::no_delay(true));
+    if (tls) {
+      context_.emplace(server ? TlsContext::server(bench::loopback_party(dir, "coordinator"))
+                              : TlsContext::client(bench::loopback_party(dir, "site-1")));
+      tls_.emplace(socket_, *context_, server);
+    } else {
+      tcp_.emplace(socket_);
+    }
   }
-  return seconds;
-}
-
-template <typename Stream>
-void echo(Stream& stream, const Run& run) {
-  std::vector<char> received(run.bytes);
-  std::vector<char> model(run.bytes, 'm');
-  for (int i = 0; i < run.repeat; ++i) {
-    stream.read(received.data(), received.size());
-    stream.write(model.data(), model.size());
+  void write(const char* data, size_t size) {
+    tls_ ? tls_->write(data, size) : tcp_->write(data, size);
   }
-}
+  void read(char* data, size_t size) { tls_ ? tls_->read(data, size) : tcp_->read(data, size); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
 
-// The site: connects, shakes hands, times the round trips and writes them to `report_fd`.
+ private:
+  tcp::socket socket_;
+  std::optional<TlsContext> context_;
+  std::optional<BlockingTls> tls_;
+  std::optional<PlainTcp> tcp_;
+};
+
+// A round as the sites see it, `repeat` times: on the coordinator's go, the site uploads its
+// delta, then reads the next model. Reports each round's go and end on the monotonic clock,
+// which all processes of the machine share.
 int site(const Run& run, const fs::path& dir, uint16_t port, int report_fd) {
   asio::io_context io;
   tcp::socket socket(io);
   socket.connect({asio::ip::make_address("127.0.0.1"), port});
-  socket.set_option(tcp::no_delay(true));
-  std::vector<double> seconds;
-  if (run.tls) {
-    const auto context = TlsContext::client(bench::loopback_party(dir, "site-1"));
-    BlockingTls stream(socket, context, false);
-    seconds = time_round_trips(stream, run);
-  } else {
-    PlainTcp stream(socket);
-    seconds = time_round_trips(stream, run);
-  }
+  Stream stream(std::move(socket), dir, run.tls, false);
+  std::vector<char> delta(run.bytes, 'd');
+  std::vector<char> model(run.bytes);
   std::string report;
-  for (double s : seconds) report += fmt::format("{}\n", s);
+  for (int i = 0; i < run.repeat; ++i) {
+    char go = 0;
+    stream.read(&go, 1);
+    const auto start = Clock::now();
+    stream.write(delta.data(), delta.size());
+    stream.read(model.data(), model.size());
+    const auto end = Clock::now();
+    report +=
+        fmt::format("{} {}\n", start.time_since_epoch().count(), end.time_since_epoch().count());
+  }
   return write(report_fd, report.data(), report.size()) == static_cast<ssize_t>(report.size()) ? 0
                                                                                                : 1;
 }
 
-std::vector<double> read_report(int fd) {
+// Every round's (go, end) pairs of one site, in clock ticks.
+std::vector<std::pair<int64_t, int64_t>> read_report(int fd) {
   std::string text;
   char buffer[4096];
   for (ssize_t got; (got = read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, got);
-  std::vector<double> seconds;
+  std::vector<std::pair<int64_t, int64_t>> rounds;
   size_t start = 0;
   for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
-    seconds.push_back(std::stod(text.substr(start, end - start)));
+    const std::string line = text.substr(start, end - start);
+    const size_t space = line.find(' ');
+    rounds.emplace_back(std::stoll(line.substr(0, space)), std::stoll(line.substr(space + 1)));
   }
-  return seconds;
+  return rounds;
+}
+
+// The coordinator's side of one round: the uploads of every site but the last, which in a round
+// arrive while the others still train; then, timed by the sites' clocks, the last site's upload
+// and the next model to every site, a slice to each in turn as the coordinator's io thread does.
+void serve_round(std::vector<std::unique_ptr<Stream>>& sites, std::vector<char>& received,
+                 const std::vector<char>& model) {
+  const char go = 'g';
+  for (auto& site : sites) {  // the last one last
+    site->write(&go, 1);
+    site->read(received.data(), received.size());
+  }
+  for (size_t offset = 0; offset < model.size(); offset += TlsEngine::kWriteSliceBytes) {
+    const size_t slice = std::min(TlsEngine::kWriteSliceBytes, model.size() - offset);
+    for (auto& site : sites) site->write(model.data() + offset, slice);
+  }
 }
 
 void bench(const Run& run, const fs::path& dir) {
   asio::io_context io;
   tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
   const uint16_t port = acceptor.local_endpoint().port();
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
-  const pid_t child = fork();
-  if (child == 0) {
-    close(pipe_fds[0]);
-    int status = 1;
-    try {
-      status = site(run, dir, port, pipe_fds[1]);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "fedgan-bench-tls-floor: site: %s\n", e.what());
+  std::vector<pid_t> children;
+  std::vector<int> report_fds;
+  std::vector<std::unique_ptr<Stream>> sites;
+  for (int i = 0; i < run.sites; ++i) {
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+    const pid_t child = fork();
+    if (child == 0) {
+      close(pipe_fds[0]);
+      int status = 1;
+      try {
+        status = site(run, dir, port, pipe_fds[1]);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "fedgan-bench-tls-floor: site: %s\n", e.what());
+      }
+      _exit(status);
     }
-    _exit(status);
+    close(pipe_fds[1]);
+    children.push_back(child);
+    report_fds.push_back(pipe_fds[0]);
+    // Accepted before the next site is forked, so that the last stream is the last site's.
+    sites.push_back(std::make_unique<Stream>(acceptor.accept(), dir, run.tls, true));
   }
-  close(pipe_fds[1]);
-  tcp::socket socket = acceptor.accept();
-  socket.set_option(tcp::no_delay(true));
-  if (run.tls) {
-    const auto context = TlsContext::server(bench::loopback_party(dir, "coordinator"));
-    BlockingTls stream(socket, context, true);
-    echo(stream, run);
-  } else {
-    PlainTcp stream(socket);
-    echo(stream, run);
+  std::vector<char> received(run.bytes);
+  std::vector<char> model(run.bytes, 'm');
+  for (int i = 0; i < run.repeat; ++i) serve_round(sites, received, model);
+  // From the last site's go to the moment the last of the sites holds the model.
+  std::vector<int64_t> go(static_cast<size_t>(run.repeat), 0);
+  std::vector<int64_t> end(static_cast<size_t>(run.repeat), 0);
+  bool failed = false;
+  for (size_t s = 0; s < children.size(); ++s) {
+    const auto rounds = read_report(report_fds[s]);
+    close(report_fds[s]);
+    int status = 0;
+    waitpid(children[s], &status, 0);
+    failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+              rounds.size() != static_cast<size_t>(run.repeat);
+    if (failed) continue;
+    for (size_t r = 0; r < rounds.size(); ++r) {
+      if (s + 1 == children.size()) go[r] = rounds[r].first;
+      end[r] = std::max(end[r], rounds[r].second);
+    }
   }
-  auto seconds = read_report(pipe_fds[0]);
-  close(pipe_fds[0]);
-  int status = 0;
-  waitpid(child, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-      seconds.size() != static_cast<size_t>(run.repeat)) {
-    throw std::runtime_error("the site process failed (see its message above)");
+  if (failed) throw std::runtime_error("a site process failed (see its message above)");
+  std::vector<double> seconds;
+  for (size_t r = 0; r < go.size(); ++r) {
+    seconds.push_back(std::chrono::duration<double>(Clock::duration(end[r] - go[r])).count());
   }
   std::sort(seconds.begin(), seconds.end());
-  fmt::print("{} {} bytes each way, {} round trips: min {:.4f} s, median {:.4f} s, max {:.4f} s\n",
-             run.tls ? "tls" : "tcp", run.bytes, run.repeat, seconds.front(),
-             seconds[seconds.size() / 2], seconds.back());
+  fmt::print(
+      "{} {} bytes each way, {} round trips{}: min {:.4f} s, median {:.4f} s, "
+      "max {:.4f} s\n",
+      run.tls ? "tls" : "tcp", run.bytes, run.repeat,
+      run.sites > 1 ? fmt::format(", {} sites", run.sites) : "", seconds.front(),
+      seconds[seconds.size() / 2], seconds.back());
 }
 
 }  // namespace
@@ -223,10 +276,14 @@ void bench(const Run& run, const fs::path& dir) {
 int main(int argc, char** argv) {
   using namespace fedgan::protocol;
   CLI::App app{"Round trip of a delta and a model over loopback, with nothing done to the bytes"};
-  Run run{3940000, 50, true};
+  Run run{3940000, 50, true, 1};
   std::string transport = "tls";
   app.add_option("--bytes", run.bytes, "Bytes each way")->capture_default_str();
   app.add_option("--repeat", run.repeat, "Round trips to time")->capture_default_str();
+  app.add_option("--sites", run.sites,
+                 "Sites in a round: the last one's upload, then the model to each")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--transport", transport, "tls or tcp")
       ->check(CLI::IsMember({"tls", "tcp"}))
       ->capture_default_str();
