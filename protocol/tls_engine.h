@@ -25,9 +25,11 @@ class TlsEngine {
   /// decoding it all before the next read makes a 3.9 MB model a few dozen reads rather than one
   /// per record. Used by TlsConnection and by the floor benchmark, so the two cannot drift apart.
   static constexpr size_t kCipherReadBytes = 256 * 1024;
-  /// How much plaintext to encrypt per socket write: the peer decrypts one slice while the next
-  /// is encrypted, and a write carries eight records rather than one.
-  static constexpr size_t kWriteSliceBytes = 128 * 1024;
+  /// How much plaintext to encrypt per socket write: two records, whose 32,812 bytes of
+  /// ciphertext Asio hands the socket in one call (it offers at most 64 KiB a call, so 128 KiB
+  /// took three). The peer decrypts one slice while the next is encrypted; smaller slices start
+  /// it sooner (docs/benchmarks.md, run 27).
+  static constexpr size_t kWriteSliceBytes = 32 * 1024;
 
   enum class Result {
     kDone,      // the step completed (handshake finished, plaintext read)
