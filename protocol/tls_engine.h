@@ -27,8 +27,8 @@ class TlsEngine {
   static constexpr size_t kCipherReadBytes = 256 * 1024;
   /// How much plaintext to encrypt per socket write: two records, whose 32,812 bytes of
   /// ciphertext Asio hands the socket in one call (it offers at most 64 KiB a call, so 128 KiB
-  /// took three). The peer decrypts one slice while the next is encrypted; smaller slices start
-  /// it sooner (docs/benchmarks.md, run 27).
+  /// took three). The peer decrypts one slice while the next is encrypted. Transfers measured
+  /// fastest with 32-64 KiB, slower with 16 KiB or 128 KiB (docs/benchmarks.md, run 27).
   static constexpr size_t kWriteSliceBytes = 32 * 1024;
 
   enum class Result {
