@@ -102,6 +102,11 @@ class Connection {
   /// a no-op once the connection has failed or is closing.
   virtual void close(wire::StatusCode code, const std::string& message) = 0;
 
+  /// Runs `task` on the connection's strand, after the handler that is running there (if any), so
+  /// another thread can act on state that only the connection's handlers touch. Thread-safe.
+  /// Tasks posted after the connection has closed still run (they must check what they act on).
+  virtual void post(std::function<void()> task) = 0;
+
   /// The peer certificate's subject CN: a client's federation identity on the coordinator side.
   virtual const std::string& peer_identity() const = 0;
   /// "address:port" of the peer.

@@ -423,6 +423,10 @@ void TlsConnection::close(wire::StatusCode code, const std::string& message) {
   });
 }
 
+void TlsConnection::post(std::function<void()> task) {
+  asio::post(strand_, [self = shared_from_this(), task = std::move(task)] { task(); });
+}
+
 void TlsConnection::fail_with_goodbye(TransportError error) {
   if (state_ == State::kClosing || state_ == State::kClosed) return;
   remember(error);

@@ -42,6 +42,7 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   void send_stream(StreamSource source, std::function<void()> on_done) override;
   void send_frames(FrameSource source, std::function<void()> on_done) override;
   void close(wire::StatusCode code, const std::string& message) override;
+  void post(std::function<void()> task) override;
   const std::string& peer_identity() const override { return identity_; }
   const std::string& remote_address() const override { return address_; }
   const std::string& tls_version() const override { return tls_version_; }

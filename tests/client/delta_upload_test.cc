@@ -23,6 +23,7 @@ class RecordingConnection : public protocol::Connection {
     on_done_ = std::move(on_done);
   }
   void close(wire::StatusCode, const std::string&) override {}
+  void post(std::function<void()> task) override { task(); }
   const std::string& peer_identity() const override { return name_; }
   const std::string& remote_address() const override { return name_; }
   const std::string& tls_version() const override { return name_; }
