@@ -3,10 +3,7 @@
 #include "storage/durable_file.h"
 #include "storage/error.h"
 #include "storage/sha256.h"
-
-#include <ATen/core/Dict.h>
-#include <ATen/core/ivalue.h>
-#include <torch/serialize.h>
+#include "storage/state_dict_file.h"
 
 #include <algorithm>
 #include <set>
@@ -44,16 +41,6 @@ int64_t parse_round(std::string_view name) {
   return round;
 }
 
-// A CPU tensor without autograd history that owns exactly its elements, so the file holds no
-// bytes of a larger storage the tensor happens to view.
-at::Tensor savable(const std::string& name, const at::Tensor& tensor) {
-  check(!name.empty(), "checkpoint: a tensor has an empty name");
-  check(tensor.defined(), "checkpoint: tensor '{}' is undefined", name);
-  at::Tensor cpu = tensor.detach().to(at::kCPU).contiguous();
-  if (cpu.storage_offset() != 0 || cpu.storage().nbytes() != cpu.nbytes()) cpu = cpu.clone();
-  return cpu;
-}
-
 fs::path normalised(const fs::path& path) {
   std::error_code ignored;
   const fs::path canonical = fs::weakly_canonical(path, ignored);
@@ -83,14 +70,11 @@ fs::path CheckpointStore::sample_grid_path(int64_t round) const {
 
 CheckpointFile CheckpointStore::write(int64_t round, const StateDict& tensors) const {
   const fs::path path = checkpoint_path(round);
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& item : tensors) dict.insert(item.key(), savable(item.key(), item.value()));
   std::vector<char> bytes;
   try {
-    bytes = torch::pickle_save(c10::IValue(dict));
-  } catch (const c10::Error& error) {
-    throw StorageError(fmt::format("cannot serialise checkpoint {}: {}", path.string(),
-                                   error.what_without_backtrace()));
+    bytes = encode_state_dict(tensors);
+  } catch (const StorageError& error) {
+    throw StorageError(fmt::format("cannot write checkpoint {}: {}", path.string(), error.what()));
   }
   write_file_atomically(path, bytes.data(), bytes.size());
   return {path, sha256_hex(bytes.data(), bytes.size()), bytes.size()};
@@ -103,25 +87,7 @@ StateDict CheckpointStore::load(const fs::path& path, const std::string& expecte
         "checkpoint {} has SHA-256 {} but {} was recorded: the file was changed or damaged; "
         "restore it from a backup or resume from an earlier round",
         path.string(), actual, expected_sha256);
-  c10::IValue value;
-  try {
-    value = torch::pickle_load(bytes);
-  } catch (const c10::Error& error) {
-    throw StorageError(fmt::format("checkpoint {} cannot be read as a PyTorch pickle: {}",
-                                   path.string(), error.what_without_backtrace()));
-  }
-  check(value.isGenericDict(), "checkpoint {} holds a {}, not a state_dict", path.string(),
-        value.tagKind());
-  StateDict tensors;
-  for (const auto& entry : value.toGenericDict()) {
-    check(entry.key().isString(), "checkpoint {}: a key is a {}, not a name", path.string(),
-          entry.key().tagKind());
-    const std::string name = entry.key().toStringRef();
-    check(entry.value().isTensor(), "checkpoint {}: entry '{}' is a {}, not a tensor",
-          path.string(), name, entry.value().tagKind());
-    tensors.insert(name, entry.value().toTensor());
-  }
-  return tensors;
+  return decode_state_dict(bytes, "checkpoint " + path.string());
 }
 
 std::vector<int64_t> CheckpointStore::rounds() const {

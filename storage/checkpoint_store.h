@@ -1,7 +1,6 @@
 #pragma once
 
-#include <ATen/core/Tensor.h>
-#include <torch/ordered_dict.h>
+#include "storage/state_dict_file.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -9,9 +8,6 @@
 #include <vector>
 
 namespace fedgan::storage {
-
-/// A model's tensors by name (`module->named_parameters()` plus buffers), in a stable order.
-using StateDict = torch::OrderedDict<std::string, at::Tensor>;
 
 /// A checkpoint file as written.
 struct CheckpointFile {
@@ -29,10 +25,10 @@ struct RetentionPolicy {
 };
 
 /// The global model's checkpoints, one file per committed round in one directory:
-/// `round_000042.pt` holds a PyTorch state_dict (a dict of name -> tensor, written with
-/// torch::pickle_save), so `torch.load("round_000042.pt")` in Python returns the tensors, and
-/// `round_000042.png` beside it holds the round's sample grid. Round numbers of more than six
-/// digits make longer names. Not thread-safe; one coordinator per directory.
+/// `round_000042.pt` holds a PyTorch state_dict (a dict of name -> tensor, written by
+/// encode_state_dict), so `torch.load("round_000042.pt", weights_only=True)` in Python returns the
+/// tensors, and `round_000042.png` beside it holds the round's sample grid. Round numbers of more
+/// than six digits make longer names. Not thread-safe; one coordinator per directory.
 class CheckpointStore {
  public:
   /// Creates `directory` (and parents) if missing, and removes temporary files left by a write
@@ -48,11 +44,14 @@ class CheckpointStore {
   /// fsync of the directory), replacing a file of the same round left by an attempt that never
   /// committed. Call it before the round's row commits, and store the returned path and hash with
   /// it. Tensors may live on any device; they are saved as CPU tensors, without autograd history.
-  /// Throws StorageError on an empty name, an undefined tensor, or any I/O failure.
+  /// Throws StorageError on an empty name, an undefined tensor, a tensor encode_state_dict cannot
+  /// store, or any I/O failure.
   CheckpointFile write(int64_t round, const StateDict& tensors) const;
 
   /// Reads a checkpoint, checking first that its SHA-256 is `expected_sha256` (the hash the round
-  /// row recorded) and then that it is a dict of name -> tensor. Entries keep the file's order.
+  /// row recorded) and then that it is a dict of name -> tensor (decode_state_dict: checkpoints of
+  /// earlier fedgan versions, written by torch::pickle_save, load too). Entries keep the file's
+  /// order.
   /// Throws StorageError naming the file when it is missing, altered or not a state_dict.
   static StateDict load(const std::filesystem::path& path, const std::string& expected_sha256);
 

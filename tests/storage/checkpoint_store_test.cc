@@ -2,14 +2,12 @@
 #include "storage/durable_file.h"
 #include "storage/error.h"
 #include "storage/sha256.h"
+#include "tests/storage/python_checks.h"
 #include "tests/storage/test_util.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <sys/wait.h>
-
-#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -161,32 +159,48 @@ TEST_F(CheckpointStoreTest, RetentionKeepsTheLastNEveryKthAndReferencedFiles) {
   EXPECT_THROW(store.prune({-1, 0}), StorageError);
 }
 
-TEST_F(CheckpointStoreTest, PythonTorchLoadReadsTheStateDict) {
-  const char* python = "/usr/bin/python3";
-  if (std::system(fmt::format("{} -c 'import torch' >/dev/null 2>&1", python).c_str()) != 0) {
-    GTEST_SKIP() << python << " cannot import torch";
-  }
+// What the docs tell users to run: torch.load(path, weights_only=True) (PyTorch's default since
+// 2.6) gives back every tensor bit for bit, as does a plain torch.load(path).
+TEST_F(CheckpointStoreTest, PythonLoadsACheckpointWithWeightsOnlyBitForBit) {
+  if (!testing::python_has_torch()) GTEST_SKIP() << testing::kPython << " cannot import torch";
   CheckpointStore store(dir_.path());
-  StateDict tensors;
-  tensors.insert("generator.fc.weight", torch::arange(6, torch::kFloat32).reshape({2, 3}) / 4);
-  tensors.insert("generator.fc.bias", torch::full({2}, -1.5, torch::kFloat64));
-  tensors.insert("steps", torch::tensor(int64_t{123456789012}));
+  const StateDict tensors = testing::assorted_tensors();
   const CheckpointFile file = store.write(42, tensors);
-  const std::string script =
-      "import sys, torch\n"
-      "sd = torch.load(sys.argv[1])\n"
-      "assert isinstance(sd, dict), type(sd)\n"
-      "assert list(sd) == ['generator.fc.weight', 'generator.fc.bias', 'steps'], list(sd)\n"
-      "assert sd['generator.fc.weight'].shape == (2, 3)\n"
-      "assert sd['generator.fc.weight'].dtype == torch.float32\n"
-      "assert sd['generator.fc.weight'][1, 2].item() == 1.25\n"
-      "assert sd['generator.fc.bias'].dtype == torch.float64\n"
-      "assert sd['generator.fc.bias'].tolist() == [-1.5, -1.5]\n"
-      "assert sd['steps'].item() == 123456789012\n";
-  const std::string command = fmt::format("{} -c \"{}\" '{}'", python, script, file.path.string());
-  const int status = std::system(command.c_str());
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "python's torch.load disagreed; see its output above";
+  const testing::CommandResult listing = testing::torch_load_listing(file.path);
+  ASSERT_EQ(listing.exit_code, 0) << listing.errors;
+  EXPECT_EQ(listing.output, testing::expected_listing(tensors));
+}
+
+// Checked without PyTorch against the allowlist of current PyTorch's weights-only unpickler
+// (tests/storage/weights_only_allowlist.py names the commit it was copied from).
+TEST_F(CheckpointStoreTest, ACheckpointNamesOnlyGlobalsCurrentPyTorchAllows) {
+  CheckpointStore store(dir_.path());
+  const CheckpointFile file = store.write(7, testing::assorted_tensors());
+  const testing::CommandResult check = testing::weights_only_allowlist_check(file.path);
+  EXPECT_EQ(check.exit_code, 0) << check.errors;
+  EXPECT_NE(check.output.find("torch._utils._rebuild_tensor_v2\n"), std::string::npos)
+      << check.output;
+}
+
+// Runs resume from checkpoints written before the format changed: torch::pickle_save's dict
+// wrapped in a type tag.
+TEST_F(CheckpointStoreTest, LoadsACheckpointInTheTaggedFormatOfEarlierVersions) {
+  CheckpointStore store(dir_.path());
+  const StateDict tensors = sample_tensors();
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& item : tensors) dict.insert(item.key(), item.value().contiguous());
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  ASSERT_NE(std::string(bytes.begin(), bytes.end()).find("restore_type_tag"), std::string::npos);
+  write_file_atomically(store.checkpoint_path(3), bytes.data(), bytes.size());
+
+  const StateDict loaded =
+      CheckpointStore::load(store.checkpoint_path(3), sha256_hex(bytes.data(), bytes.size()));
+  ASSERT_EQ(loaded.size(), tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    EXPECT_EQ(loaded[i].key(), tensors[i].key());
+    EXPECT_EQ(loaded[i].value().dtype(), tensors[i].value().dtype()) << tensors[i].key();
+    EXPECT_TRUE(torch::equal(loaded[i].value(), tensors[i].value())) << tensors[i].key();
+  }
 }
 
 }  // namespace
