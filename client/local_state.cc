@@ -5,10 +5,8 @@
 #include "gan/federated_state.h"
 #include "storage/durable_file.h"
 #include "storage/error.h"
+#include "storage/state_dict_file.h"
 
-#include <ATen/core/Dict.h>
-#include <ATen/core/ivalue.h>
-#include <torch/serialize.h>
 #include <torch/torch.h>
 
 #include <fstream>
@@ -40,21 +38,21 @@ std::vector<char> read_bounded(const fs::path& path) {
 }  // namespace
 
 void save_named_tensors(const std::vector<gan::NamedTensor>& tensors, const fs::path& path) {
-  c10::Dict<std::string, at::Tensor> dict;
+  storage::StateDict state;
   for (const auto& entry : tensors) {
-    at::Tensor cpu = entry.tensor.detach().to(at::kCPU).contiguous().clone();
-    if (cpu.is_floating_point() && cpu.numel() > 0) {
-      check(torch::isfinite(cpu).all().item<bool>(),
+    if (entry.tensor.is_floating_point() && entry.tensor.numel() > 0) {
+      check(torch::isfinite(entry.tensor).all().item<bool>(),
             "{} not saved: tensor '{}' holds a NaN or infinite value", path.string(), entry.name);
     }
-    dict.insert(entry.name, cpu);
+    state.insert(entry.name, entry.tensor);
   }
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
   const fs::path directory = path.parent_path().empty() ? fs::path(".") : path.parent_path();
   std::error_code error;
   fs::create_directories(directory, error);
   check(!error, "cannot create the state directory {}: {}", directory.string(), error.message());
   try {
+    // The checkpoints' format, so that Python loads it with torch.load(path, weights_only=True).
+    const std::vector<char> bytes = storage::encode_state_dict(state);
     // 0600: the site's model is derived from its private data.
     storage::write_file_atomically(path, bytes.data(), bytes.size(), 0600);
   } catch (const storage::StorageError& e) {
@@ -71,20 +69,15 @@ bool load_local_state(const gan::GanModel& model, const fs::path& path) {
   std::error_code error;
   if (!fs::exists(path, error)) return false;
   const std::vector<char> bytes = read_bounded(path);
-  c10::IValue value;
-  try {
-    value = torch::pickle_load(bytes);
-  } catch (const c10::Error& e) {
-    throw ClientError(fmt::format("local state {} cannot be read as a PyTorch pickle: {}",
-                                  path.string(), e.what_without_backtrace()));
-  }
-  check(value.isGenericDict(), "local state {} holds a {}, not a state dict", path.string(),
-        value.tagKind());
   std::vector<gan::NamedTensor> state;
-  for (const auto& entry : value.toGenericDict()) {
-    check(entry.key().isString() && entry.value().isTensor(),
-          "local state {}: every entry must be a tensor under a name", path.string());
-    state.push_back({entry.key().toStringRef(), entry.value().toTensor()});
+  try {
+    // Files of either format: what encode_state_dict writes, or torch::pickle_save's type-tagged
+    // dict that earlier versions wrote.
+    for (const auto& entry : storage::decode_state_dict(bytes, "local state " + path.string())) {
+      state.push_back({entry.key(), entry.value()});
+    }
+  } catch (const storage::StorageError& e) {
+    throw ClientError(e.what());
   }
   try {
     gan::load_partial_state(model, state);

@@ -13,8 +13,9 @@ namespace fedgan::client {
 // federated; the integer BatchNorm step counters always). Saved after every round so that they
 // survive a restart. The federated tensors are not saved: every task brings the global values,
 // which overwrite them before training (for a large model, rewriting them every round would cost
-// a write of the whole model per round and site). The file is a PyTorch state dict
-// (torch::pickle_save of a dict of tensors), readable with torch.load in Python.
+// a write of the whole model per round and site). The file is a PyTorch state dict in the format of
+// the coordinator's checkpoints (storage::encode_state_dict), so Python reads it with
+// torch.load(path, weights_only=True).
 
 /// Writes the tensors of `model` that `scope` does not federate to `path` so that, whenever the
 /// process or the machine stops, `path` holds either the previous state or all of the new one: a
@@ -32,10 +33,10 @@ void save_named_tensors(const std::vector<gan::NamedTensor>& tensors,
 
 /// Loads the state at `path` into `model` in place when the file exists; returns whether it did.
 /// The file may hold any of the model's tensors (gan::load_partial_state): those of a save under
-/// either scope, or a whole model. Throws ClientError naming the file when it cannot be read, is
-/// not a state dict, or does not fit the model (a tensor the model lacks or of another shape:
-/// another architecture or width; the message says to move the file away); the model is then
-/// unchanged.
+/// either scope, or a whole model; a file written by torch::pickle_save (as earlier versions did)
+/// loads too. Throws ClientError naming the file when it cannot be read, is not a state dict, or
+/// does not fit the model (a tensor the model lacks or of another shape: another architecture or
+/// width; the message says to move the file away); the model is then unchanged.
 bool load_local_state(const gan::GanModel& model, const std::filesystem::path& path);
 
 }  // namespace fedgan::client
