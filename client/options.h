@@ -120,7 +120,8 @@ struct StateOptions {
   /// the BatchNorm step counters). Created when missing.
   std::filesystem::path dir = "client-state";
   /// Also keep every delta this site uploads, as `dir/delta_round_NNNNNN.pt` (a state dict of
-  /// the federated tensors, readable with torch.load): for audits of what left the site.
+  /// the federated tensors, readable with torch.load(path, weights_only=True)): for audits of what
+  /// left the site.
   bool keep_deltas = false;
 };
 

@@ -73,7 +73,7 @@ echo
 last_checkpoint=$(ls "$out"/checkpoints/round_*.pt 2>/dev/null | tail -1)
 echo
 echo "database:          $out/fedgan.db"
-echo "last checkpoint:   ${last_checkpoint:-none} (a PyTorch state dict: torch.load works)"
+echo "last checkpoint:   ${last_checkpoint:-none} (a PyTorch state dict: torch.load(path, weights_only=True) works)"
 echo "sample grids:      $(ls "$out"/checkpoints/round_*.png 2>/dev/null | tr '\n' ' ')"
 echo "logs:              $out/coordinator.log, $out/site-*.log"
 echo

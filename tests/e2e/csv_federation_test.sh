@@ -50,7 +50,7 @@ db = sqlite3.connect(f"{work}/new/dir/fedgan.db")
 rounds = db.execute("select round, updates_accepted from rounds where status = 'committed' "
                     "order by round").fetchall()
 assert rounds == [(1, 2), (2, 2)], rounds
-state = torch.load(f"{work}/checkpoints/round_000002.pt")
+state = torch.load(f"{work}/checkpoints/round_000002.pt", weights_only=True)
 generator = [v for k, v in state.items() if k.startswith("generator.") and v.dim() == 2]
 discriminator = [v for k, v in state.items() if k.startswith("discriminator.") and v.dim() == 2]
 assert generator[-1].shape[0] == 3, generator[-1].shape

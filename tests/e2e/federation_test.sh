@@ -2,9 +2,9 @@
 # A federation end to end, as separate processes on 127.0.0.1: fedgan-certs makes a development
 # PKI, fedgan-coordinator runs 2 rounds of a small 2-D GAN with 3 fedgan-client sites holding
 # unequal Dirichlet shares of the 25-mode grid. Then: the database holds 2 committed rounds with 3
-# accepted updates each and the sites' sample counts; every checkpoint loads in Python with
-# torch.load; and round 2's global model equals round 1's plus the sample-weighted mean of the
-# deltas the sites kept of what they uploaded.
+# accepted updates each and the sites' sample counts; every checkpoint and kept delta loads in
+# Python with torch.load(path, weights_only=True); and round 2's global model equals round 1's plus
+# the sample-weighted mean of the deltas the sites kept of what they uploaded.
 #   usage: federation_test.sh BUILD_DIR [PYTHON]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
@@ -61,10 +61,12 @@ updates=$(q "select c.identity || ' ' || u.num_samples from updates u join clien
 "$python" - "$work" "$rounds" "$updates" <<'PYTHON' || fail "the round-2 model is not round 1 plus the weighted mean"
 import sys, torch
 work, rounds, updates = sys.argv[1], sys.argv[2].splitlines(), sys.argv[3].splitlines()
-checkpoints = {int(line.split()[0]): torch.load(line.split()[1]) for line in rounds}
+checkpoints = {int(line.split()[0]): torch.load(line.split()[1], weights_only=True)
+               for line in rounds}
 base, new = checkpoints[1], checkpoints[2]
 weights = {line.split()[0]: float(line.split()[1]) for line in updates}
-deltas = {site: torch.load(f"{work}/{site}/delta_round_000002.pt") for site in weights}
+deltas = {site: torch.load(f"{work}/{site}/delta_round_000002.pt", weights_only=True)
+          for site in weights}
 total = sum(weights.values())
 names = list(next(iter(deltas.values())).keys())
 assert names, "no federated tensors"
