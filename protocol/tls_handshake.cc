@@ -4,6 +4,7 @@
 
 #include "protocol/tls_connection.h"
 
+#include "protocol/certificate_identity.h"
 #include "protocol/tls_context.h"
 
 #include <openssl/ssl.h>
@@ -22,28 +23,10 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// Subject CNs are at most 64 characters by X.520; the identity is stored and logged, so it must
-// be printable.
-constexpr size_t kMaxIdentityBytes = 64;
-
-// The subject CN of the peer's verified certificate: exactly one, non-empty, printable.
-std::string peer_common_name(SSL* ssl) {
-  const X509* certificate = SSL_get0_peer_certificate(ssl);
-  if (certificate == nullptr) return {};
-  const X509_NAME* subject = X509_get_subject_name(certificate);
-  const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-  if (index < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, index) >= 0) return {};
-  const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
-  unsigned char* utf8 = nullptr;
-  const int length = ASN1_STRING_to_UTF8(&utf8, data);
-  if (length <= 0) return {};
-  std::string name(reinterpret_cast<const char*>(utf8), static_cast<size_t>(length));
-  OPENSSL_free(utf8);
-  if (name.size() > kMaxIdentityBytes) return {};
-  for (const unsigned char c : name) {
-    if (c < 0x20 || c == 0x7f) return {};
-  }
-  return name;
+std::string without_identity(const std::string& address) {
+  return fmt::format(
+      "peer {} presented a certificate without a single printable subject CN of at most {} bytes",
+      address, kMaxIdentityBytes);
 }
 
 }  // namespace
@@ -169,14 +152,11 @@ void TlsConnection::handshake_failed(const std::string& reason) {
 
 void TlsConnection::handshake_done() {
   SSL* ssl = engine_->native();
-  identity_ = peer_common_name(ssl);
+  identity_ = peer_certificate_identity(ssl);
   tls_version_ = SSL_get_version(ssl);
   tls_cipher_ = SSL_get_cipher_name(ssl);
   if (identity_.empty()) {
-    TransportError error(TransportErrorKind::kTls,
-                         fmt::format("peer {} presented a certificate without a single printable "
-                                     "subject CN of at most {} characters",
-                                     address_, kMaxIdentityBytes));
+    TransportError error(TransportErrorKind::kTls, without_identity(address_));
     fail(error);
     return end_handshake(error);
   }
