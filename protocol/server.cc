@@ -26,7 +26,8 @@ Server::Server(asio::io_context& io, const TlsContext& tls, ServerOptions option
       acceptor_(strand_),
       tls_(tls),
       options_(std::move(options)),
-      allowed_(options_.allowed_identities.begin(), options_.allowed_identities.end()),
+      allowed_(std::make_shared<const std::set<std::string>>(options_.allowed_identities.begin(),
+                                                             options_.allowed_identities.end())),
       on_accept_(std::move(on_accept)),
       on_refuse_(std::move(on_refuse)),
       active_(std::make_shared<std::atomic<size_t>>(0)) {}
@@ -97,25 +98,19 @@ void Server::admit(asio::strand<asio::io_context::executor_type> strand, tcp::so
       std::make_shared<TlsConnection>(strand, std::move(socket), tls_, options_.connection);
   connection->hold_until_closed(std::move(slot));
   connection->accept_handshake(
-      [self = shared_from_this(), connection](std::optional<TransportError> error) {
-        if (error) {
-          if (self->on_refuse_) self->on_refuse_(connection->remote_address(), *error);
-          return;
-        }
-        const auto& identity = connection->peer_identity();
-        if (!self->allowed_.empty() && self->allowed_.count(identity) == 0) {
-          const std::string message =
-              fmt::format("identity '{}' is not admitted to this federation", identity);
-          connection->close(wire::STATUS_UNAUTHENTICATED, message);
-          if (self->on_refuse_) {
-            self->on_refuse_(connection->remote_address(),
-                             TransportError(TransportErrorKind::kUnauthorized, message,
-                                            wire::STATUS_UNAUTHENTICATED));
-          }
-          return;
-        }
-        if (self->on_accept_) self->on_accept_(connection);
+      allowed_, [self = shared_from_this(), connection](std::optional<TransportError> error) {
+        self->handshake_done(connection, error);
       });
+}
+
+// The allowlist was applied inside the handshake (TlsEngine::admit_only).
+void Server::handshake_done(const std::shared_ptr<TlsConnection>& connection,
+                            const std::optional<TransportError>& error) {
+  if (error) {
+    if (on_refuse_) on_refuse_(connection->remote_address(), *error);
+    return;
+  }
+  if (on_accept_) on_accept_(connection);
 }
 
 }  // namespace fedgan::protocol

@@ -8,11 +8,14 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 namespace fedgan::protocol {
+
+class TlsConnection;
 
 struct ServerOptions {
   /// Address to listen on ("0.0.0.0" or "::" for every interface).
@@ -22,21 +25,24 @@ struct ServerOptions {
   /// Connections in handshake or open at once; one more is closed right after accept, before any
   /// TLS work is spent on it.
   size_t max_connections = 256;
-  /// When not empty, only these certificate CNs are admitted; others are told UNAUTHENTICATED
-  /// after the handshake and closed.
+  /// When not empty, only these identities (certificate CNs, see certificate_identity.h) are
+  /// admitted. Any other client is refused inside the TLS handshake: it gets a handshake_failure
+  /// alert and no application data, and the RefuseHandler a kUnauthorized error naming it.
   std::vector<std::string> allowed_identities;
   ConnectionOptions connection;
 };
 
 /// Accepts mutual-TLS connections: each accepted socket gets its own strand and runs the handshake
 /// under the handshake deadline; a peer whose certificate does not chain to the federation CA
-/// (or is expired, revoked, or not a client certificate) never reaches the layer above.
+/// (or is expired, revoked, not a client certificate, or names an identity not admitted) never
+/// reaches the layer above.
 class Server : public std::enable_shared_from_this<Server> {
  public:
   /// An authenticated, admitted connection, not yet started: the receiver calls start().
   using AcceptHandler = std::function<void(std::shared_ptr<Connection> connection)>;
   /// A connection refused before it reached the layer above (TLS failure, timeout, allowlist,
-  /// connection limit), for logging.
+  /// connection limit), for logging: kTls, kTimeout, kNetwork, kUnauthorized (allowlist; the
+  /// message names the identity) or kOverloaded (the connection limit).
   using RefuseHandler =
       std::function<void(const std::string& remote_address, const TransportError& reason)>;
 
@@ -62,13 +68,15 @@ class Server : public std::enable_shared_from_this<Server> {
   void accept_next();
   void admit(boost::asio::strand<boost::asio::io_context::executor_type> strand,
              boost::asio::ip::tcp::socket socket);
+  void handshake_done(const std::shared_ptr<TlsConnection>& connection,
+                      const std::optional<TransportError>& error);
 
   boost::asio::io_context& io_;  // owned by the caller, outlives the server
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::ip::tcp::acceptor acceptor_;
   const TlsContext& tls_;  // owned by the caller, outlives the server
   ServerOptions options_;
-  std::set<std::string> allowed_;
+  std::shared_ptr<const std::set<std::string>> allowed_;
   AcceptHandler on_accept_;
   RefuseHandler on_refuse_;
   std::shared_ptr<std::atomic<size_t>> active_;

@@ -14,6 +14,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace fedgan::protocol {
@@ -29,8 +31,12 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   ~TlsConnection() override;
 
   /// Server side: runs the handshake under the handshake deadline; on success the peer identity
-  /// is known. `handler` runs on the strand.
-  void accept_handshake(HandshakeHandler handler);
+  /// is known. A client whose identity is not in `allowed` (when it is not empty), or whose
+  /// certificate names no usable identity, is refused inside the handshake (TlsEngine::admit_only)
+  /// and never receives application data; `handler` then gets kUnauthorized naming the identity,
+  /// or kTls. `handler` runs on the strand.
+  void accept_handshake(std::shared_ptr<const std::set<std::string>> allowed,
+                        HandshakeHandler handler);
   /// Client side: connects to one of `endpoints`, checks the server name, runs the handshake.
   void connect_handshake(const boost::asio::ip::tcp::resolver::results_type& endpoints,
                          const std::string& server_name, HandshakeHandler handler);
@@ -62,7 +68,8 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   using Clock = std::chrono::steady_clock;
 
   static std::string endpoint_text(const boost::asio::ip::tcp::endpoint& endpoint);
-  bool create_engine(bool server, HandshakeHandler& handler);
+  bool create_engine(bool server, std::shared_ptr<const std::set<std::string>> allowed,
+                     HandshakeHandler& handler);
   void run_handshake(HandshakeHandler handler);
   void step_handshake();
   void handshake_failed(const std::string& reason);

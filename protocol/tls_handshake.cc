@@ -37,14 +37,17 @@ std::string TlsConnection::endpoint_text(const tcp::endpoint& endpoint) {
                          : fmt::format("{}:{}", address.to_string(), endpoint.port());
 }
 
-void TlsConnection::accept_handshake(HandshakeHandler handler) {
+void TlsConnection::accept_handshake(std::shared_ptr<const std::set<std::string>> allowed,
+                                     HandshakeHandler handler) {
   set_read_deadline(Clock::now() + options_.handshake_timeout);
-  if (create_engine(true, handler)) run_handshake(std::move(handler));
+  if (create_engine(true, std::move(allowed), handler)) run_handshake(std::move(handler));
 }
 
-bool TlsConnection::create_engine(bool server, HandshakeHandler& handler) {
+bool TlsConnection::create_engine(bool server, std::shared_ptr<const std::set<std::string>> allowed,
+                                  HandshakeHandler& handler) {
   try {
     engine_ = std::make_unique<TlsEngine>(tls_context_, server);
+    if (server) engine_->admit_only(std::move(allowed));
     return true;
   } catch (const TransportError& error) {
     fail(error);
@@ -68,7 +71,7 @@ void TlsConnection::connect_handshake(const tcp::resolver::results_type& endpoin
           return handler(error);
         }
         self->address_ = endpoint_text(endpoint);
-        if (!self->create_engine(false, handler)) return;
+        if (!self->create_engine(false, nullptr, handler)) return;
         // OpenSSL checks the name during chain verification, so a mismatch fails the handshake
         // itself: an IP address against IP SANs, a name against DNS SANs (no partial wildcards).
         SSL* ssl = self->engine_->native();
@@ -141,6 +144,19 @@ void TlsConnection::step_handshake() {
 }
 
 void TlsConnection::handshake_failed(const std::string& reason) {
+  if (const auto& refused = engine_->refused_identity()) {
+    // Refused by admit_only(): its own words, not OpenSSL's ("application verification failure").
+    TransportError error =
+        refused->empty()
+            ? TransportError(TransportErrorKind::kTls, without_identity(address_))
+            : TransportError(TransportErrorKind::kUnauthorized,
+                             fmt::format("{}: identity '{}' is not admitted to this federation "
+                                         "(refused in the TLS handshake)",
+                                         address_, *refused),
+                             wire::STATUS_UNAUTHENTICATED);
+    fail(error);
+    return end_handshake(error);
+  }
   std::string text = reason;
   const long verify = SSL_get_verify_result(engine_->native());
   if (verify != X509_V_OK) text += fmt::format(" ({})", X509_verify_cert_error_string(verify));
