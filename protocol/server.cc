@@ -30,7 +30,9 @@ Server::Server(asio::io_context& io, const TlsContext& tls, ServerOptions option
                                                              options_.allowed_identities.end())),
       on_accept_(std::move(on_accept)),
       on_refuse_(std::move(on_refuse)),
-      active_(std::make_shared<std::atomic<size_t>>(0)) {}
+      active_(std::make_shared<std::atomic<size_t>>(0)) {
+  options_.connection.require_greeting = true;
+}
 
 void Server::start() {
   boost::system::error_code ec;

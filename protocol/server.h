@@ -29,13 +29,15 @@ struct ServerOptions {
   /// admitted. Any other client is refused inside the TLS handshake: it gets a handshake_failure
   /// alert and no application data, and the RefuseHandler a kUnauthorized error naming it.
   std::vector<std::string> allowed_identities;
+  /// Limits of each accepted connection. The server sets require_greeting on every one.
   ConnectionOptions connection;
 };
 
 /// Accepts mutual-TLS connections: each accepted socket gets its own strand and runs the handshake
 /// under the handshake deadline; a peer whose certificate does not chain to the federation CA
 /// (or is expired, revoked, not a client certificate, or names an identity not admitted) never
-/// reaches the layer above.
+/// reaches the layer above. Accepted connections must greet within the handshake deadline
+/// (ConnectionOptions::require_greeting).
 class Server : public std::enable_shared_from_this<Server> {
  public:
   /// An authenticated, admitted connection, not yet started: the receiver calls start().

@@ -85,6 +85,8 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   std::optional<bool> deliver_read_buffer(size_t filled);
   void on_read_while_closing(const boost::system::error_code& ec, size_t bytes);
   void deliver(wire::Envelope& message);
+  bool greeting_rules_broken_by(const wire::Envelope& message);
+  Clock::time_point next_read_deadline(Clock::time_point now) const;
   void enqueue(Outgoing item);
   void write_next();
   bool take_next_frame();
@@ -121,6 +123,10 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   bool lingering_ = false;
   bool peer_closed_ = false;  // the peer's close_notify or end of stream arrived while closing
   bool close_notify_sent_ = false;
+  // Whether the peer's first message has been delivered (always, without require_greeting), and
+  // until then the fixed deadline for the handshake and that message together.
+  bool greeted_;
+  Clock::time_point greeting_deadline_;
 
   std::deque<Outgoing> queue_;
   SharedFrame writing_;        // the frame being encrypted and sent, a slice at a time

@@ -39,7 +39,8 @@ std::string TlsConnection::endpoint_text(const tcp::endpoint& endpoint) {
 
 void TlsConnection::accept_handshake(std::shared_ptr<const std::set<std::string>> allowed,
                                      HandshakeHandler handler) {
-  set_read_deadline(Clock::now() + options_.handshake_timeout);
+  greeting_deadline_ = Clock::now() + options_.handshake_timeout;
+  set_read_deadline(greeting_deadline_);
   if (create_engine(true, std::move(allowed), handler)) run_handshake(std::move(handler));
 }
 
@@ -58,7 +59,8 @@ bool TlsConnection::create_engine(bool server, std::shared_ptr<const std::set<st
 
 void TlsConnection::connect_handshake(const tcp::resolver::results_type& endpoints,
                                       const std::string& server_name, HandshakeHandler handler) {
-  set_read_deadline(Clock::now() + options_.handshake_timeout);
+  greeting_deadline_ = Clock::now() + options_.handshake_timeout;
+  set_read_deadline(greeting_deadline_);
   asio::async_connect(
       socket_, endpoints,
       [self = shared_from_this(), server_name, handler = std::move(handler)](
@@ -177,8 +179,10 @@ void TlsConnection::handshake_done() {
     return end_handshake(error);
   }
   state_ = State::kOpen;
-  // Until start() the connection neither reads nor times out; the owner starts it at once.
-  set_read_deadline(Clock::time_point::max());
+  // Until start() the connection does not read; the owner starts it at once. Only a connection
+  // that waits for its greeting keeps a deadline meanwhile: the handshake's, which the first
+  // message shares.
+  set_read_deadline(greeted_ ? Clock::time_point::max() : greeting_deadline_);
   last_write_ = Clock::now();
   end_handshake(std::nullopt);
 }

@@ -87,6 +87,7 @@ TEST(Connection, IdlePeerIsClosedWithDeadlineExceeded) {
   const auto tls = TlsContext::client(test_pki().options("site-1"));
   auto client = connect_client(io.io(), tls, server.port(), "127.0.0.1", "", silent);
   ASSERT_TRUE(client.endpoint);
+  client.endpoint->connection->send(hello_message());  // greeted, then silent
   auto accepted = server.accepted();
   ASSERT_TRUE(accepted);
   auto server_end = accepted->closed->pop();
@@ -109,8 +110,11 @@ TEST(Connection, HeartbeatsKeepAQuietConnectionOpen) {
   const auto tls = TlsContext::client(test_pki().options("site-1"));
   auto client = connect_client(io.io(), tls, server.port(), "127.0.0.1", "", options);
   ASSERT_TRUE(client.endpoint);
+  // The server requires a greeting before it accepts heartbeats.
+  client.endpoint->connection->send(hello_message());
   auto accepted = server.accepted();
   ASSERT_TRUE(accepted);
+  ASSERT_TRUE(accepted->inbox->pop());
   std::this_thread::sleep_for(2500ms);
   EXPECT_FALSE(accepted->connection->error());
   EXPECT_FALSE(client.endpoint->connection->error());
