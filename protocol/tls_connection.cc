@@ -519,7 +519,7 @@ void TlsConnection::fail(TransportError error) {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   queue_.clear();
-  slot_.reset();
+  slots_.clear();
   // The handlers may hold the owner of this connection; dropping them breaks that cycle.
   auto on_close = std::move(on_close_);
   on_close_ = nullptr;

@@ -40,8 +40,9 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   /// Client side: connects to one of `endpoints`, checks the server name, runs the handshake.
   void connect_handshake(const boost::asio::ip::tcp::resolver::results_type& endpoints,
                          const std::string& server_name, HandshakeHandler handler);
-  /// Held until the connection is closed (Server counts live connections with it).
-  void hold_until_closed(std::shared_ptr<void> token) { slot_ = std::move(token); }
+  /// Held until the connection is closed (Server counts live connections, in all and per
+  /// identity, with such tokens). Call on the strand, or before the handshake starts.
+  void hold_until_closed(std::shared_ptr<void> token) { slots_.push_back(std::move(token)); }
 
   void start(MessageHandler on_message, CloseHandler on_close) override;
   void send(const wire::Envelope& message) override;
@@ -140,7 +141,7 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   std::string address_;
   std::string tls_version_;
   std::string tls_cipher_;
-  std::shared_ptr<void> slot_;
+  std::vector<std::shared_ptr<void>> slots_;  // see hold_until_closed
 
   // Read by other threads (send, error, stats); written on the strand.
   mutable std::mutex shared_mutex_;
