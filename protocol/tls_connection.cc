@@ -2,6 +2,7 @@
 
 #include "protocol/protobuf_log.h"
 #include "protocol/tls_context.h"
+#include "protocol/wire_text.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -236,12 +237,14 @@ void TlsConnection::on_read_while_closing(const boost::system::error_code& ec, s
 void TlsConnection::deliver(wire::Envelope& message) {
   if (message.has_goodbye()) {
     const auto& status = message.goodbye().status();
-    return fail(
-        TransportError(TransportErrorKind::kClosedByPeer,
-                       fmt::format("{} closed the connection: {} ({})", address_,
-                                   status.message().empty() ? "no reason given" : status.message(),
-                                   wire::StatusCode_Name(status.code())),
-                       status.code()));
+    // The peer's words reach logs and the coordinator's database: bounded and made printable.
+    return fail(TransportError(
+        TransportErrorKind::kClosedByPeer,
+        fmt::format("{} closed the connection: {} ({})", address_,
+                    status.message().empty() ? "no reason given"
+                                             : printable(status.message(), kMaxPeerMessageBytes),
+                    wire::StatusCode_Name(status.code())),
+        status.code()));
   }
   if (greeting_rules_broken_by(message) || message.has_heartbeat()) return;
   if (!on_message_) return;
