@@ -47,7 +47,7 @@ struct ConnectionOptions {
   ///   (FRAME_TOO_LARGE) from its header, before its body is buffered.
   /// From the first message on, max_frame_bytes, idle_timeout and frame_timeout apply.
   bool require_greeting = false;
-  /// The frame limit for the first message under require_greeting (a Hello takes about 100
+  /// The frame limit for the first message under require_greeting (a Hello takes under 100
   /// bytes); at most max_frame_bytes applies.
   uint32_t max_greeting_frame_bytes = 4096;
 };
