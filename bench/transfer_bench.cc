@@ -108,6 +108,10 @@ int receive(const Run& run, const fs::path& dir, uint16_t port, int report_fd) {
                       [&](const TransportError& reason) {
                         if (!reader || !reader->complete()) outcome.set_value(reason.what());
                       });
+                  // A Server waits for a greeting within its handshake deadline, as from a site.
+                  wire::Envelope hello;
+                  hello.mutable_hello()->set_num_samples(1);
+                  connection->send(hello);
                 });
   auto result = outcome.get_future();
   std::thread runner([&] { io.run(); });

@@ -34,6 +34,22 @@ struct ConnectionOptions {
   /// Encoded frames waiting to be written; a peer that does not read makes the queue grow, and
   /// passing this limit closes the connection (kOverloaded) instead of growing memory.
   size_t max_queued_bytes = size_t{64} << 20;
+  /// Greeting rules, for the side that waits to be greeted (Server sets this on every connection it
+  /// accepts; a client keeps false). Until the peer's first message other than Heartbeat and
+  /// Goodbye has been delivered to the message handler:
+  /// - the read deadline is fixed at handshake start + handshake_timeout: the TLS handshake and
+  ///   the first message share it, and data arriving does not extend it (a frame already started
+  ///   must still finish within frame_timeout); on expiry the peer gets
+  ///   Goodbye{DEADLINE_EXCEEDED} and the close handler kTimeout;
+  /// - a Heartbeat from the peer is a protocol violation (Goodbye{MALFORMED}, kProtocol): it would
+  ///   otherwise keep a connection that never says Hello alive;
+  /// - the frame limit is max_greeting_frame_bytes: a larger first frame is refused
+  ///   (FRAME_TOO_LARGE) from its header, before its body is buffered.
+  /// From the first message on, max_frame_bytes, idle_timeout and frame_timeout apply.
+  bool require_greeting = false;
+  /// The frame limit for the first message under require_greeting (a Hello takes under 100
+  /// bytes); at most max_frame_bytes applies.
+  uint32_t max_greeting_frame_bytes = 4096;
 };
 
 /// ConnectionOptions from durations in seconds, as configuration files give them; the other limits

@@ -76,8 +76,20 @@ void FrameDecoder::fail(const ProtocolError& error) {
 }
 
 std::vector<wire::Envelope> FrameDecoder::feed(const uint8_t* data, size_t size) {
-  if (broken_) throw ProtocolError(error_code_, "stream already failed: " + error_message_);
   std::vector<wire::Envelope> complete;
+  size_t used = 0;
+  do {
+    std::optional<wire::Envelope> message;
+    used += feed_one(data + used, size - used, message);
+    if (!message) break;
+    complete.push_back(std::move(*message));
+  } while (used < size);
+  return complete;
+}
+
+size_t FrameDecoder::feed_one(const uint8_t* data, size_t size,
+                              std::optional<wire::Envelope>& message) {
+  if (broken_) throw ProtocolError(error_code_, "stream already failed: " + error_message_);
   size_t used = 0;
   try {
     while (used < size) {
@@ -97,15 +109,16 @@ std::vector<wire::Envelope> FrameDecoder::feed(const uint8_t* data, size_t size)
       body_.insert(body_.end(), data + used, data + used + take);
       used += take;
       if (body_.size() < body_bytes_) break;
-      complete.push_back(decode_envelope(body_.data(), body_.size()));
+      message = decode_envelope(body_.data(), body_.size());
       have_header_ = false;
       header_fill_ = 0;
       body_.clear();
+      break;
     }
   } catch (const ProtocolError& error) {
     fail(error);
   }
-  return complete;
+  return used;
 }
 
 }  // namespace fedgan::protocol

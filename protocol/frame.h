@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace fedgan::protocol {
@@ -61,6 +62,18 @@ class FrameDecoder {
 
   /// Consumes all `size` bytes; returns the envelopes of the frames they completed, in order.
   std::vector<wire::Envelope> feed(const uint8_t* data, size_t size);
+
+  /// Consumes bytes up to the end of the first frame they complete, or all `size` bytes when they
+  /// complete none, and returns how many it consumed; the completed frame's envelope, if any, is
+  /// put in `message`. For a caller that acts on each message before the next frame's header is
+  /// checked (the transport raises the limit below once a peer has greeted it): it feeds the
+  /// remaining bytes afterwards. Throws like feed().
+  size_t feed_one(const uint8_t* data, size_t size, std::optional<wire::Envelope>& message);
+
+  /// The limit on frame bodies from the next frame header on; a frame whose header was already
+  /// read keeps the limit it was accepted under.
+  void set_max_frame_bytes(uint32_t max_frame_bytes) { max_frame_bytes_ = max_frame_bytes; }
+  uint32_t max_frame_bytes() const { return max_frame_bytes_; }
 
   /// Bytes held for an incomplete frame (header and body so far).
   size_t buffered_bytes() const { return header_fill_ + body_.size(); }

@@ -1,6 +1,8 @@
 #include "protocol/pki.h"
 
+#include "protocol/certificate_identity.h"
 #include "protocol/openssl_errors.h"
+#include "protocol/wire_text.h"
 
 #include <fmt/format.h>
 #include <openssl/asn1.h>
@@ -399,6 +401,12 @@ Credentials issue(const Credentials& ca_credentials, const CertificateOptions& o
   const Validity validity = resolve_validity(options, to_unix(X509_get0_notAfter(ca.cert.get())));
   const KeyPtr key = generate_key();
   const X509Ptr cert = new_certificate(options.common_name, validity, key.get(), ca.cert.get());
+  // Peers are known by the identity the transport reads back from the certificate; a name it
+  // would not admit (C1 controls, text-reordering or line-separator characters) is refused here.
+  check(certificate_identity(cert.get()) == options.common_name,
+        "the common name \"{}\" holds characters that logs would show escaped; a peer with it "
+        "would be refused in the TLS handshake",
+        printable(options.common_name, 4 * kMaxCommonNameBytes));
   X509V3_CTX context;
   X509V3_set_ctx(&context, ca.cert.get(), cert.get(), nullptr, nullptr, 0);
   add_extension(cert.get(), &context, NID_basic_constraints, "critical,CA:FALSE");

@@ -26,10 +26,14 @@ Server::Server(asio::io_context& io, const TlsContext& tls, ServerOptions option
       acceptor_(strand_),
       tls_(tls),
       options_(std::move(options)),
-      allowed_(options_.allowed_identities.begin(), options_.allowed_identities.end()),
+      allowed_(std::make_shared<const std::set<std::string>>(options_.allowed_identities.begin(),
+                                                             options_.allowed_identities.end())),
       on_accept_(std::move(on_accept)),
       on_refuse_(std::move(on_refuse)),
-      active_(std::make_shared<std::atomic<size_t>>(0)) {}
+      active_(std::make_shared<std::atomic<size_t>>(0)),
+      per_identity_(std::make_shared<IdentityCounts>()) {
+  options_.connection.require_greeting = true;
+}
 
 void Server::start() {
   boost::system::error_code ec;
@@ -97,25 +101,57 @@ void Server::admit(asio::strand<asio::io_context::executor_type> strand, tcp::so
       std::make_shared<TlsConnection>(strand, std::move(socket), tls_, options_.connection);
   connection->hold_until_closed(std::move(slot));
   connection->accept_handshake(
-      [self = shared_from_this(), connection](std::optional<TransportError> error) {
-        if (error) {
-          if (self->on_refuse_) self->on_refuse_(connection->remote_address(), *error);
-          return;
-        }
-        const auto& identity = connection->peer_identity();
-        if (!self->allowed_.empty() && self->allowed_.count(identity) == 0) {
-          const std::string message =
-              fmt::format("identity '{}' is not admitted to this federation", identity);
-          connection->close(wire::STATUS_UNAUTHENTICATED, message);
-          if (self->on_refuse_) {
-            self->on_refuse_(connection->remote_address(),
-                             TransportError(TransportErrorKind::kUnauthorized, message,
-                                            wire::STATUS_UNAUTHENTICATED));
-          }
-          return;
-        }
-        if (self->on_accept_) self->on_accept_(connection);
+      allowed_, [self = shared_from_this(), connection](std::optional<TransportError> error) {
+        self->handshake_done(connection, error);
       });
+}
+
+// The allowlist was applied inside the handshake (TlsEngine::admit_only); what is left is the
+// per-identity limit, which needs the identity and so an authenticated peer.
+void Server::handshake_done(const std::shared_ptr<TlsConnection>& connection,
+                            const std::optional<TransportError>& error) {
+  if (error) {
+    if (on_refuse_) on_refuse_(connection->remote_address(), *error);
+    return;
+  }
+  const auto& identity = connection->peer_identity();
+  size_t open = 0;
+  auto slot = claim_identity_slot(identity, open);
+  if (!slot) {
+    const std::string message = fmt::format(
+        "identity '{}' already has {} open connections, the limit is {}; close one first", identity,
+        open, options_.max_connections_per_identity);
+    connection->close(wire::STATUS_BUSY, message);
+    if (on_refuse_) {
+      on_refuse_(connection->remote_address(),
+                 TransportError(TransportErrorKind::kOverloaded, message, wire::STATUS_BUSY));
+    }
+    return;
+  }
+  connection->hold_until_closed(std::move(*slot));
+  if (on_accept_) on_accept_(connection);
+}
+
+// A token that counts one open connection of `identity` until it is released (it holds no
+// pointer, only its deleter), or nothing, with the count in `open`, when the identity is at its
+// limit.
+std::optional<std::shared_ptr<void>> Server::claim_identity_slot(const std::string& identity,
+                                                                 size_t& open) {
+  const size_t limit = options_.max_connections_per_identity;
+  std::lock_guard lock(per_identity_->mutex);
+  open = per_identity_->open[identity];
+  if (limit != 0 && open >= limit) return std::nullopt;
+  ++per_identity_->open[identity];
+  return std::shared_ptr<void>(nullptr, [counts = per_identity_, identity](void*) {
+    std::lock_guard lock(counts->mutex);
+    if (--counts->open[identity] == 0) counts->open.erase(identity);
+  });
+}
+
+size_t Server::open_connections_of(const std::string& identity) const {
+  std::lock_guard lock(per_identity_->mutex);
+  const auto found = per_identity_->open.find(identity);
+  return found == per_identity_->open.end() ? 0 : found->second;
 }
 
 }  // namespace fedgan::protocol

@@ -1,11 +1,18 @@
 #include "protocol/tensor_records.h"
 
+#include "protocol/wire_text.h"
+
 #include <fmt/ranges.h>
 
 #include <cstring>
 
 namespace fedgan::protocol {
 namespace {
+
+// A tensor name as error messages quote it: a peer's manifest may hold any text, of any length.
+Printable quoted(const std::string& name) {
+  return Printable{name, kMaxQuotedNameBytes};
+}
 
 std::string shape_text(const wire::TensorSpec& spec) {
   return fmt::format("[{}]", fmt::join(spec.shape(), ", "));
@@ -32,15 +39,15 @@ size_t encoded_element_bytes(wire::DType dtype, wire::Codec codec) {
 
 uint64_t encoded_tensor_bytes(const wire::TensorSpec& spec, wire::Codec codec) {
   check(spec.shape_size() <= kMaxTensorDims, wire::STATUS_MANIFEST_SHAPE,
-        "tensor '{}' has {} dimensions, at most {} are accepted", spec.name(), spec.shape_size(),
-        kMaxTensorDims);
+        "tensor '{}' has {} dimensions, at most {} are accepted", quoted(spec.name()),
+        spec.shape_size(), kMaxTensorDims);
   uint64_t bytes = encoded_element_bytes(spec.dtype(), codec);
   for (int64_t dim : spec.shape()) {
     check(dim >= 0, wire::STATUS_MANIFEST_SHAPE, "tensor '{}' has a negative dimension in {}",
-          spec.name(), shape_text(spec));
+          quoted(spec.name()), shape_text(spec));
     check(dim == 0 || bytes <= kMaxManifestBytes / static_cast<uint64_t>(dim),
-          wire::STATUS_MANIFEST_SHAPE, "tensor '{}' of shape {} exceeds {} bytes", spec.name(),
-          shape_text(spec), kMaxManifestBytes);
+          wire::STATUS_MANIFEST_SHAPE, "tensor '{}' of shape {} exceeds {} bytes",
+          quoted(spec.name()), shape_text(spec), kMaxManifestBytes);
     bytes *= static_cast<uint64_t>(dim);
   }
   return bytes;
@@ -58,24 +65,26 @@ void validate_manifest(const wire::Manifest& received, const wire::Manifest& exp
   for (int i = 0; i < received.tensors_size(); ++i) {
     const auto& got = received.tensors(i);
     check(i < n, wire::STATUS_MANIFEST_EXTRA, "unexpected tensor '{}': the model has {} tensors",
-          got.name(), n);
+          quoted(got.name()), n);
     const auto& want = expected.tensors(i);
     check(got.name() == want.name(), wire::STATUS_MANIFEST_NAME,
-          "tensor {} is named '{}', expected '{}'", i, got.name(), want.name());
+          "tensor {} is named '{}', expected '{}'", i, quoted(got.name()), quoted(want.name()));
     check(got.dtype() == want.dtype(), wire::STATUS_MANIFEST_DTYPE,
-          "tensor '{}' has dtype {}, expected {}", got.name(), wire::DType_Name(got.dtype()),
-          wire::DType_Name(want.dtype()));
+          "tensor '{}' has dtype {}, expected {}", quoted(got.name()),
+          wire::DType_Name(got.dtype()), wire::DType_Name(want.dtype()));
     check(std::equal(got.shape().begin(), got.shape().end(), want.shape().begin(),
                      want.shape().end()),
-          wire::STATUS_MANIFEST_SHAPE, "tensor '{}' has shape {}, expected {}", got.name(),
+          wire::STATUS_MANIFEST_SHAPE, "tensor '{}' has shape {}, expected {}", quoted(got.name()),
           shape_text(got), shape_text(want));
     total += encoded_tensor_bytes(got, received.codec());
     check(total <= kMaxManifestBytes, wire::STATUS_MANIFEST_BYTES,
-          "model exceeds {} bytes at tensor '{}'", kMaxManifestBytes, got.name());
+          "model exceeds {} bytes at tensor '{}'", kMaxManifestBytes, quoted(got.name()));
   }
   check(received.tensors_size() == n, wire::STATUS_MANIFEST_MISSING,
         "{} of the model's {} tensors are missing, the first is '{}'", n - received.tensors_size(),
-        n, n > received.tensors_size() ? expected.tensors(received.tensors_size()).name() : "");
+        n,
+        quoted(n > received.tensors_size() ? expected.tensors(received.tensors_size()).name()
+                                           : std::string()));
   check(received.total_bytes() == total, wire::STATUS_MANIFEST_BYTES,
         "manifest declares {} bytes, its tensors take {}", received.total_bytes(), total);
 }

@@ -3,6 +3,7 @@
 #include "protocol/codec.h"
 #include "protocol/frame.h"
 #include "protocol/tensor_records.h"
+#include "protocol/wire_text.h"
 
 #include <google/protobuf/io/coded_stream.h>
 
@@ -20,6 +21,11 @@ constexpr uint32_t field_tag(int number, uint32_t wire_type) {
   return (static_cast<uint32_t>(number) << 3) | wire_type;
 }
 
+// A tensor name as error messages quote it (a received manifest's names come from the peer).
+Printable quoted(const wire::TensorSpec& spec) {
+  return Printable{spec.name(), kMaxQuotedNameBytes};
+}
+
 constexpr uint32_t kDecodableCodecs = (1u << wire::CODEC_FP32) | (1u << wire::CODEC_FP16);
 
 // The manifest of `views` under `codec`, with every check make_manifest documents.
@@ -32,14 +38,14 @@ wire::Manifest manifest_of(const std::vector<View>& views, wire::Codec codec) {
     const auto& spec = view.spec;
     check(spec.dtype() == wire::DTYPE_FLOAT32 || spec.dtype() == wire::DTYPE_INT64,
           wire::STATUS_MANIFEST_DTYPE,
-          "tensor '{}' has dtype {}: tensor streams carry float32 and int64 tensors", spec.name(),
+          "tensor '{}' has dtype {}: tensor streams carry float32 and int64 tensors", quoted(spec),
           wire::DType_Name(spec.dtype()));
     const uint64_t bytes = encoded_tensor_bytes(spec, codec);
     check(bytes == 0 || view.data != nullptr, wire::STATUS_INTERNAL,
-          "tensor '{}' has {} bytes but no data", spec.name(), bytes);
+          "tensor '{}' has {} bytes but no data", quoted(spec), bytes);
     total += bytes;
     check(total <= kMaxManifestBytes, wire::STATUS_MANIFEST_BYTES,
-          "model exceeds {} bytes at tensor '{}'", kMaxManifestBytes, spec.name());
+          "model exceeds {} bytes at tensor '{}'", kMaxManifestBytes, quoted(spec));
     *manifest.add_tensors() = spec;
   }
   manifest.set_total_bytes(total);
@@ -83,15 +89,15 @@ void load_int64s(const uint8_t* bytes, size_t count, int64_t* out) {
   for (size_t i = 0; i < count; ++i) {
     const float value = values[i];
     check(std::isfinite(value), wire::STATUS_NON_FINITE,
-          "tensor '{}' has {} at index {}: it cannot be sent", spec.name(),
+          "tensor '{}' has {} at index {}: it cannot be sent", quoted(spec),
           std::isnan(value) ? "a NaN" : "an infinite value", first + i);
     check(codec != wire::CODEC_FP16 || (float_to_half(value) & 0x7C00u) != 0x7C00u,
           wire::STATUS_NON_FINITE,
           "tensor '{}' value {} at index {} is beyond the fp16 range (+-{}); send fp32",
-          spec.name(), value, first + i, kMaxHalf);
+          quoted(spec), value, first + i, kMaxHalf);
   }
   throw ProtocolError(wire::STATUS_INTERNAL,
-                      fmt::format("tensor '{}' could not be encoded", spec.name()));
+                      fmt::format("tensor '{}' could not be encoded", quoted(spec)));
 }
 
 // The value of one encoded float, without the finiteness check of decode_floats.
@@ -114,7 +120,7 @@ void refuse_received(const wire::TensorSpec& spec, const uint8_t* bytes, size_t 
   for (size_t i = 0; i < count; ++i) {
     const float value = raw_float(bytes + i * width, codec);
     check(std::isfinite(value), wire::STATUS_NON_FINITE, "received tensor '{}' has {} at index {}",
-          spec.name(), std::isnan(value) ? "a NaN" : "an infinite value", first + i);
+          quoted(spec), std::isnan(value) ? "a NaN" : "an infinite value", first + i);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "protocol/protobuf_log.h"
 #include "protocol/tls_context.h"
+#include "protocol/wire_text.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -45,9 +46,12 @@ TlsConnection::TlsConnection(Strand strand, tcp::socket socket, const TlsContext
       write_timer_(strand),
       heartbeat_timer_(strand),
       options_(options),
-      decoder_(options.max_frame_bytes),
+      decoder_(options.require_greeting
+                   ? std::min(options.max_greeting_frame_bytes, options.max_frame_bytes)
+                   : options.max_frame_bytes),
       cipher_in_(TlsEngine::kCipherReadBytes),
-      read_buffer_(kPlainReadBytes) {
+      read_buffer_(kPlainReadBytes),
+      greeted_(!options.require_greeting) {
   silence_protobuf_parse_logs();
   boost::system::error_code ec;
   const auto endpoint = socket_.remote_endpoint(ec);
@@ -65,7 +69,7 @@ void TlsConnection::start(MessageHandler on_message, CloseHandler on_close) {
     }
     self->on_message_ = std::move(on_message);
     self->on_close_ = std::move(on_close);
-    self->set_read_deadline(Clock::now() + self->options_.idle_timeout);
+    self->set_read_deadline(self->next_read_deadline(Clock::now()));
     self->schedule_heartbeat();
     self->write_next();
     // Records that came with the handshake's last flight are already in the engine.
@@ -99,7 +103,12 @@ void TlsConnection::on_read_deadline(const boost::system::error_code& ec) {
                                            options_.handshake_timeout.count())));
   }
   const std::string what =
-      in_frame_
+      !greeted_ && Clock::now() >= greeting_deadline_
+          ? fmt::format(
+                "no first message within {} ms of connecting (the TLS handshake and the "
+                "first message share that deadline)",
+                options_.handshake_timeout.count())
+      : in_frame_
           ? fmt::format("a frame was not completed within {} ms", options_.frame_timeout.count())
           : fmt::format("nothing received for {} ms", options_.idle_timeout.count());
   fail_with_goodbye(TransportError(TransportErrorKind::kTimeout,
@@ -153,10 +162,16 @@ void TlsConnection::receive() {
     in_frame_ = true;
     frame_started_ = now;
   }
-  auto deadline = now + options_.idle_timeout;
-  if (in_frame_) deadline = std::min(deadline, frame_started_ + options_.frame_timeout);
-  set_read_deadline(deadline);
+  set_read_deadline(next_read_deadline(now));
   read_next();
+}
+
+// Idle, or the fixed greeting deadline while the first message is awaited; sooner if a frame
+// has started and must be finished.
+TlsConnection::Clock::time_point TlsConnection::next_read_deadline(Clock::time_point now) const {
+  auto deadline = greeted_ ? now + options_.idle_timeout : greeting_deadline_;
+  if (in_frame_) deadline = std::min(deadline, frame_started_ + options_.frame_timeout);
+  return deadline;
 }
 
 // Fills read_buffer_ with plaintext, a record at a time, until it is full (kDone) or the engine
@@ -173,31 +188,35 @@ TlsEngine::Result TlsConnection::decrypt_into_read_buffer(size_t& filled) {
   return TlsEngine::Result::kDone;
 }
 
-// Decodes the first `filled` bytes of read_buffer_ and delivers the messages they complete.
-// Returns whether any were delivered, or nothing once the connection is no longer open.
+// Decodes the first `filled` bytes of read_buffer_ and delivers the messages they complete, each
+// before the next frame is decoded (the first message changes the frame limit). Returns whether
+// any were delivered, or nothing once the connection is no longer open.
 std::optional<bool> TlsConnection::deliver_read_buffer(size_t filled) {
   {
     std::lock_guard lock(shared_mutex_);
     stats_.bytes_received += filled;
   }
-  std::vector<wire::Envelope> messages;
-  try {
-    messages = decoder_.feed(read_buffer_.data(), filled);
-  } catch (const ProtocolError& e) {
-    fail_with_goodbye(TransportError(TransportErrorKind::kProtocol,
-                                     fmt::format("{} broke framing: {}", address_, e.what()),
-                                     e.code()));
-    return std::nullopt;
-  }
-  for (auto& message : messages) {
+  bool delivered = false;
+  for (size_t used = 0; used < filled;) {
+    std::optional<wire::Envelope> message;
+    try {
+      used += decoder_.feed_one(read_buffer_.data() + used, filled - used, message);
+    } catch (const ProtocolError& e) {
+      fail_with_goodbye(TransportError(TransportErrorKind::kProtocol,
+                                       fmt::format("{} broke framing: {}", address_, e.what()),
+                                       e.code()));
+      return std::nullopt;
+    }
+    if (!message) break;
     {
       std::lock_guard lock(shared_mutex_);
       ++stats_.frames_received;
     }
-    deliver(message);
+    deliver(*message);
     if (state_ != State::kOpen) return std::nullopt;
+    delivered = true;
   }
-  return !messages.empty();
+  return delivered;
 }
 
 // Our Goodbye is on its way: what the peer still sends is discarded, and reading goes on so a
@@ -216,16 +235,18 @@ void TlsConnection::on_read_while_closing(const boost::system::error_code& ec, s
 }
 
 void TlsConnection::deliver(wire::Envelope& message) {
-  if (message.has_heartbeat()) return;
   if (message.has_goodbye()) {
     const auto& status = message.goodbye().status();
-    return fail(
-        TransportError(TransportErrorKind::kClosedByPeer,
-                       fmt::format("{} closed the connection: {} ({})", address_,
-                                   status.message().empty() ? "no reason given" : status.message(),
-                                   wire::StatusCode_Name(status.code())),
-                       status.code()));
+    // The peer's words reach logs and the coordinator's database: bounded and made printable.
+    return fail(TransportError(
+        TransportErrorKind::kClosedByPeer,
+        fmt::format("{} closed the connection: {} ({})", address_,
+                    status.message().empty() ? "no reason given"
+                                             : printable(status.message(), kMaxPeerMessageBytes),
+                    wire::StatusCode_Name(status.code())),
+        status.code()));
   }
+  if (greeting_rules_broken_by(message) || message.has_heartbeat()) return;
   if (!on_message_) return;
   try {
     on_message_(message);
@@ -238,6 +259,23 @@ void TlsConnection::deliver(wire::Envelope& message) {
                        fmt::format("handling a message from {} failed: {}", address_, e.what()),
                        wire::STATUS_INTERNAL));
   }
+}
+
+// Applies ConnectionOptions::require_greeting to a message other than Goodbye; returns true when
+// it broke them (the connection is then closing).
+bool TlsConnection::greeting_rules_broken_by(const wire::Envelope& message) {
+  if (greeted_) return false;
+  if (message.has_heartbeat()) {
+    fail_with_goodbye(TransportError(
+        TransportErrorKind::kProtocol,
+        fmt::format("{}: the first message must be Hello, not a heartbeat", address_),
+        wire::STATUS_MALFORMED));
+    return true;
+  }
+  // The first message is delivered now: from here on the normal limits apply.
+  greeted_ = true;
+  decoder_.set_max_frame_bytes(options_.max_frame_bytes);
+  return false;
 }
 
 // --- writing ----------------------------------------------------------------------------------
@@ -484,7 +522,7 @@ void TlsConnection::fail(TransportError error) {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   queue_.clear();
-  slot_.reset();
+  slots_.clear();
   // The handlers may hold the owner of this connection; dropping them breaks that cycle.
   auto on_close = std::move(on_close_);
   on_close_ = nullptr;

@@ -14,6 +14,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace fedgan::protocol {
@@ -29,13 +31,18 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   ~TlsConnection() override;
 
   /// Server side: runs the handshake under the handshake deadline; on success the peer identity
-  /// is known. `handler` runs on the strand.
-  void accept_handshake(HandshakeHandler handler);
+  /// is known. A client whose identity is not in `allowed` (when it is not empty), or whose
+  /// certificate names no usable identity, is refused inside the handshake (TlsEngine::admit_only)
+  /// and never receives application data; `handler` then gets kUnauthorized naming the identity,
+  /// or kTls. `handler` runs on the strand.
+  void accept_handshake(std::shared_ptr<const std::set<std::string>> allowed,
+                        HandshakeHandler handler);
   /// Client side: connects to one of `endpoints`, checks the server name, runs the handshake.
   void connect_handshake(const boost::asio::ip::tcp::resolver::results_type& endpoints,
                          const std::string& server_name, HandshakeHandler handler);
-  /// Held until the connection is closed (Server counts live connections with it).
-  void hold_until_closed(std::shared_ptr<void> token) { slot_ = std::move(token); }
+  /// Held until the connection is closed (Server counts live connections, in all and per
+  /// identity, with such tokens). Call on the strand, or before the handshake starts.
+  void hold_until_closed(std::shared_ptr<void> token) { slots_.push_back(std::move(token)); }
 
   void start(MessageHandler on_message, CloseHandler on_close) override;
   void send(const wire::Envelope& message) override;
@@ -62,7 +69,8 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   using Clock = std::chrono::steady_clock;
 
   static std::string endpoint_text(const boost::asio::ip::tcp::endpoint& endpoint);
-  bool create_engine(bool server, HandshakeHandler& handler);
+  bool create_engine(bool server, std::shared_ptr<const std::set<std::string>> allowed,
+                     HandshakeHandler& handler);
   void run_handshake(HandshakeHandler handler);
   void step_handshake();
   void handshake_failed(const std::string& reason);
@@ -78,6 +86,8 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   std::optional<bool> deliver_read_buffer(size_t filled);
   void on_read_while_closing(const boost::system::error_code& ec, size_t bytes);
   void deliver(wire::Envelope& message);
+  bool greeting_rules_broken_by(const wire::Envelope& message);
+  Clock::time_point next_read_deadline(Clock::time_point now) const;
   void enqueue(Outgoing item);
   void write_next();
   bool take_next_frame();
@@ -114,6 +124,10 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   bool lingering_ = false;
   bool peer_closed_ = false;  // the peer's close_notify or end of stream arrived while closing
   bool close_notify_sent_ = false;
+  // Whether the peer's first message has been delivered (always, without require_greeting), and
+  // until then the fixed deadline for the handshake and that message together.
+  bool greeted_;
+  Clock::time_point greeting_deadline_;
 
   std::deque<Outgoing> queue_;
   SharedFrame writing_;        // the frame being encrypted and sent, a slice at a time
@@ -127,7 +141,7 @@ class TlsConnection final : public Connection, public std::enable_shared_from_th
   std::string address_;
   std::string tls_version_;
   std::string tls_cipher_;
-  std::shared_ptr<void> slot_;
+  std::vector<std::shared_ptr<void>> slots_;  // see hold_until_closed
 
   // Read by other threads (send, error, stats); written on the strand.
   mutable std::mutex shared_mutex_;

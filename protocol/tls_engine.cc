@@ -1,14 +1,17 @@
 #include "protocol/tls_engine.h"
 
+#include "protocol/certificate_identity.h"
 #include "protocol/openssl_errors.h"
 #include "protocol/transport_error.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <climits>
+#include <exception>
 #include <new>
 
 namespace fedgan::protocol {
@@ -17,6 +20,12 @@ namespace {
 
 // SSL_read_ex and SSL_write_ex take size_t, but mem BIOs and the record layer work in ints.
 constexpr size_t kMaxCall = INT_MAX / 2;
+
+// Where a session keeps a pointer to its TlsEngine, for the verify callback.
+int engine_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
 
 }  // namespace
 
@@ -43,6 +52,41 @@ TlsEngine::TlsEngine(ssl_ctx_st* context, bool server) {
 
 TlsEngine::~TlsEngine() {
   SSL_free(ssl_);  // frees both BIOs
+}
+
+void TlsEngine::admit_only(std::shared_ptr<const std::set<std::string>> allowed) {
+  allowed_ = allowed ? std::move(allowed) : std::make_shared<const std::set<std::string>>();
+  if (engine_index() < 0 || SSL_set_ex_data(ssl_, engine_index(), this) != 1) {
+    throw TransportError(
+        TransportErrorKind::kTls,
+        "cannot attach the identity check to a TLS session: " + drain_openssl_errors());
+  }
+  SSL_set_verify(ssl_, SSL_get_verify_mode(ssl_), &TlsEngine::verify_identity);
+}
+
+// Called by OpenSSL for each certificate of the chain, the client's own last (depth 0). Only a
+// certificate that passed every check so far is judged; an earlier failure stays OpenSSL's.
+int TlsEngine::verify_identity(int preverify_ok, X509_STORE_CTX* store) {
+  if (preverify_ok != 1 || X509_STORE_CTX_get_error_depth(store) != 0) return preverify_ok;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* engine = ssl ? static_cast<TlsEngine*>(SSL_get_ex_data(ssl, engine_index())) : nullptr;
+  // No exception may cross OpenSSL's C frames; failing closed is the answer to all of them.
+  int error = X509_V_ERR_APPLICATION_VERIFICATION;
+  try {
+    if (engine != nullptr) {
+      std::string identity = certificate_identity(X509_STORE_CTX_get_current_cert(store));
+      const auto& allowed = *engine->allowed_;
+      if (!identity.empty() && (allowed.empty() || allowed.count(identity) != 0)) return 1;
+      engine->refused_identity_ = std::move(identity);
+    }
+  } catch (const std::exception&) {
+    error = X509_V_ERR_OUT_OF_MEM;
+  }
+  // OpenSSL turns this into the alert it sends: X509_V_ERR_APPLICATION_VERIFICATION becomes
+  // handshake_failure; no verification error becomes access_denied (docs/security.md).
+  X509_STORE_CTX_set_error(store, error);
+  return 0;
 }
 
 TlsEngine::Result TlsEngine::failure(int ret, const char* what) {

@@ -10,12 +10,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 struct ssl_st;
 struct ssl_ctx_st;
 struct bio_st;
+struct x509_store_ctx_st;
 
 namespace fedgan::protocol {
 
@@ -45,6 +49,18 @@ class TlsEngine {
   TlsEngine(const TlsEngine&) = delete;
   TlsEngine& operator=(const TlsEngine&) = delete;
 
+  /// Server side: decides admission inside the handshake. Once the client's certificate has
+  /// passed OpenSSL's checks (chain to the CA, validity, CRL, clientAuth purpose), a client whose
+  /// certificate_identity() is "" or, when `allowed` is not empty, not in `allowed` fails
+  /// verification with X509_V_ERR_APPLICATION_VERIFICATION: the handshake fails, the client gets a
+  /// handshake_failure alert (OpenSSL 3.0 cannot send access_denied there; docs/security.md) and
+  /// no application data is ever written to it. refused_identity() then says who was refused.
+  /// Call before the first handshake().
+  void admit_only(std::shared_ptr<const std::set<std::string>> allowed);
+  /// The identity the admit_only() check refused ("" for a certificate without a usable CN), or
+  /// nothing when it refused none.
+  const std::optional<std::string>& refused_identity() const { return refused_identity_; }
+
   /// Advances the handshake. Send take_output() to the peer after every call, whatever it
   /// returned: the handshake's last flight goes out with kDone, an alert with kError.
   Result handshake();
@@ -71,11 +87,14 @@ class TlsEngine {
 
  private:
   Result failure(int ret, const char* what);
+  static int verify_identity(int preverify_ok, x509_store_ctx_st* store);
 
   ssl_st* ssl_ = nullptr;
   bio_st* input_ = nullptr;   // owned by ssl_
   bio_st* output_ = nullptr;  // owned by ssl_
   std::string error_;
+  std::shared_ptr<const std::set<std::string>> allowed_;  // see admit_only()
+  std::optional<std::string> refused_identity_;
 };
 
 }  // namespace fedgan::protocol

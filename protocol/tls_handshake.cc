@@ -4,6 +4,7 @@
 
 #include "protocol/tls_connection.h"
 
+#include "protocol/certificate_identity.h"
 #include "protocol/tls_context.h"
 
 #include <openssl/ssl.h>
@@ -22,28 +23,10 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// Subject CNs are at most 64 characters by X.520; the identity is stored and logged, so it must
-// be printable.
-constexpr size_t kMaxIdentityBytes = 64;
-
-// The subject CN of the peer's verified certificate: exactly one, non-empty, printable.
-std::string peer_common_name(SSL* ssl) {
-  const X509* certificate = SSL_get0_peer_certificate(ssl);
-  if (certificate == nullptr) return {};
-  const X509_NAME* subject = X509_get_subject_name(certificate);
-  const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-  if (index < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, index) >= 0) return {};
-  const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
-  unsigned char* utf8 = nullptr;
-  const int length = ASN1_STRING_to_UTF8(&utf8, data);
-  if (length <= 0) return {};
-  std::string name(reinterpret_cast<const char*>(utf8), static_cast<size_t>(length));
-  OPENSSL_free(utf8);
-  if (name.size() > kMaxIdentityBytes) return {};
-  for (const unsigned char c : name) {
-    if (c < 0x20 || c == 0x7f) return {};
-  }
-  return name;
+std::string without_identity(const std::string& address) {
+  return fmt::format(
+      "peer {} presented a certificate without a single printable subject CN of at most {} bytes",
+      address, kMaxIdentityBytes);
 }
 
 }  // namespace
@@ -54,14 +37,18 @@ std::string TlsConnection::endpoint_text(const tcp::endpoint& endpoint) {
                          : fmt::format("{}:{}", address.to_string(), endpoint.port());
 }
 
-void TlsConnection::accept_handshake(HandshakeHandler handler) {
-  set_read_deadline(Clock::now() + options_.handshake_timeout);
-  if (create_engine(true, handler)) run_handshake(std::move(handler));
+void TlsConnection::accept_handshake(std::shared_ptr<const std::set<std::string>> allowed,
+                                     HandshakeHandler handler) {
+  greeting_deadline_ = Clock::now() + options_.handshake_timeout;
+  set_read_deadline(greeting_deadline_);
+  if (create_engine(true, std::move(allowed), handler)) run_handshake(std::move(handler));
 }
 
-bool TlsConnection::create_engine(bool server, HandshakeHandler& handler) {
+bool TlsConnection::create_engine(bool server, std::shared_ptr<const std::set<std::string>> allowed,
+                                  HandshakeHandler& handler) {
   try {
     engine_ = std::make_unique<TlsEngine>(tls_context_, server);
+    if (server) engine_->admit_only(std::move(allowed));
     return true;
   } catch (const TransportError& error) {
     fail(error);
@@ -72,7 +59,8 @@ bool TlsConnection::create_engine(bool server, HandshakeHandler& handler) {
 
 void TlsConnection::connect_handshake(const tcp::resolver::results_type& endpoints,
                                       const std::string& server_name, HandshakeHandler handler) {
-  set_read_deadline(Clock::now() + options_.handshake_timeout);
+  greeting_deadline_ = Clock::now() + options_.handshake_timeout;
+  set_read_deadline(greeting_deadline_);
   asio::async_connect(
       socket_, endpoints,
       [self = shared_from_this(), server_name, handler = std::move(handler)](
@@ -85,7 +73,7 @@ void TlsConnection::connect_handshake(const tcp::resolver::results_type& endpoin
           return handler(error);
         }
         self->address_ = endpoint_text(endpoint);
-        if (!self->create_engine(false, handler)) return;
+        if (!self->create_engine(false, nullptr, handler)) return;
         // OpenSSL checks the name during chain verification, so a mismatch fails the handshake
         // itself: an IP address against IP SANs, a name against DNS SANs (no partial wildcards).
         SSL* ssl = self->engine_->native();
@@ -158,6 +146,19 @@ void TlsConnection::step_handshake() {
 }
 
 void TlsConnection::handshake_failed(const std::string& reason) {
+  if (const auto& refused = engine_->refused_identity()) {
+    // Refused by admit_only(): its own words, not OpenSSL's ("application verification failure").
+    TransportError error =
+        refused->empty()
+            ? TransportError(TransportErrorKind::kTls, without_identity(address_))
+            : TransportError(TransportErrorKind::kUnauthorized,
+                             fmt::format("{}: identity '{}' is not admitted to this federation "
+                                         "(refused in the TLS handshake)",
+                                         address_, *refused),
+                             wire::STATUS_UNAUTHENTICATED);
+    fail(error);
+    return end_handshake(error);
+  }
   std::string text = reason;
   const long verify = SSL_get_verify_result(engine_->native());
   if (verify != X509_V_OK) text += fmt::format(" ({})", X509_verify_cert_error_string(verify));
@@ -169,20 +170,19 @@ void TlsConnection::handshake_failed(const std::string& reason) {
 
 void TlsConnection::handshake_done() {
   SSL* ssl = engine_->native();
-  identity_ = peer_common_name(ssl);
+  identity_ = peer_certificate_identity(ssl);
   tls_version_ = SSL_get_version(ssl);
   tls_cipher_ = SSL_get_cipher_name(ssl);
   if (identity_.empty()) {
-    TransportError error(TransportErrorKind::kTls,
-                         fmt::format("peer {} presented a certificate without a single printable "
-                                     "subject CN of at most {} characters",
-                                     address_, kMaxIdentityBytes));
+    TransportError error(TransportErrorKind::kTls, without_identity(address_));
     fail(error);
     return end_handshake(error);
   }
   state_ = State::kOpen;
-  // Until start() the connection neither reads nor times out; the owner starts it at once.
-  set_read_deadline(Clock::time_point::max());
+  // Until start() the connection does not read; the owner starts it at once. Only a connection
+  // that waits for its greeting keeps a deadline meanwhile: the handshake's, which the first
+  // message shares.
+  set_read_deadline(greeted_ ? Clock::time_point::max() : greeting_deadline_);
   last_write_ = Clock::now();
   end_handshake(std::nullopt);
 }

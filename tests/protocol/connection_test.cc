@@ -87,6 +87,7 @@ TEST(Connection, IdlePeerIsClosedWithDeadlineExceeded) {
   const auto tls = TlsContext::client(test_pki().options("site-1"));
   auto client = connect_client(io.io(), tls, server.port(), "127.0.0.1", "", silent);
   ASSERT_TRUE(client.endpoint);
+  client.endpoint->connection->send(hello_message());  // greeted, then silent
   auto accepted = server.accepted();
   ASSERT_TRUE(accepted);
   auto server_end = accepted->closed->pop();
@@ -109,8 +110,11 @@ TEST(Connection, HeartbeatsKeepAQuietConnectionOpen) {
   const auto tls = TlsContext::client(test_pki().options("site-1"));
   auto client = connect_client(io.io(), tls, server.port(), "127.0.0.1", "", options);
   ASSERT_TRUE(client.endpoint);
+  // The server requires a greeting before it accepts heartbeats.
+  client.endpoint->connection->send(hello_message());
   auto accepted = server.accepted();
   ASSERT_TRUE(accepted);
+  ASSERT_TRUE(accepted->inbox->pop());
   std::this_thread::sleep_for(2500ms);
   EXPECT_FALSE(accepted->connection->error());
   EXPECT_FALSE(client.endpoint->connection->error());
@@ -373,6 +377,32 @@ TEST(Connection, ASharedFrameBeyondTheFrameLimitEndsTheConnection) {
   ASSERT_TRUE(client_end);
   EXPECT_EQ(client_end->kind(), TransportErrorKind::kClosedByPeer);
   EXPECT_EQ(client.endpoint->inbox->size(), 0u);
+}
+
+// A peer's Goodbye reason reaches the close handler, and from there the coordinator's log and
+// database: bounded and printable, whatever the peer sent.
+TEST(Connection, APeersGoodbyeReasonIsBoundedAndPrintable) {
+  IoThread io;
+  TestServer server(io.io(), test_pki().options("coordinator"));
+  RawTlsClient client(server.port(), site1_raw());
+  ASSERT_EQ(client.handshake(), "");
+  wire::Envelope goodbye;
+  goodbye.mutable_goodbye()->mutable_status()->set_message("forged\nlog line " +
+                                                           std::string(1 << 20, 'x'));
+  auto bytes = encode_frame(hello_message());
+  const auto frame = encode_frame(goodbye);
+  bytes.insert(bytes.end(), frame.begin(), frame.end());
+  ASSERT_EQ(client.write(bytes), "");
+  auto accepted = server.accepted();
+  ASSERT_TRUE(accepted);
+  auto ended = accepted->closed->pop();
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->kind(), TransportErrorKind::kClosedByPeer);
+  const std::string reason = ended->what();
+  EXPECT_LT(reason.size(), 400u);
+  EXPECT_EQ(reason.find('\n'), std::string::npos);
+  EXPECT_THAT(reason, HasSubstr("forged\\x0alog line xxx"));
+  EXPECT_THAT(reason, HasSubstr("... (1048592 bytes)"));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,51 @@ TEST(FrameDecoder, OversizeLengthIsRefusedFromTheHeaderAloneBeforeAllocation) {
   EXPECT_NE(std::string(error.what()).find("4294967280 bytes exceeds the limit of 1024"),
             std::string::npos);
   EXPECT_EQ(decoder.buffered_bytes(), 0u);  // the body buffer was never sized
+}
+
+TEST(FrameDecoder, FeedOneStopsAtTheEndOfTheFirstCompleteFrame) {
+  Bytes stream;
+  for (int64_t ms : {1, 2}) {
+    const auto frame = encode_frame(heartbeat(ms));
+    stream.insert(stream.end(), frame.begin(), frame.end());
+  }
+  const size_t first_frame = stream.size() / 2;
+  FrameDecoder decoder;
+  std::optional<wire::Envelope> message;
+  EXPECT_EQ(decoder.feed_one(stream.data(), stream.size(), message), first_frame);
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->heartbeat().unix_ms(), 1);
+  message.reset();
+  // A piece that completes no frame is consumed whole.
+  EXPECT_EQ(decoder.feed_one(stream.data() + first_frame, 3, message), 3u);
+  EXPECT_FALSE(message);
+  EXPECT_EQ(
+      decoder.feed_one(stream.data() + first_frame + 3, stream.size() - first_frame - 3, message),
+      stream.size() - first_frame - 3);
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->heartbeat().unix_ms(), 2);
+}
+
+TEST(FrameDecoder, ANewLimitAppliesFromTheNextHeader) {
+  wire::Envelope big;
+  big.mutable_ack()->mutable_status()->set_message(std::string(2000, 'x'));
+  const auto big_frame = encode_frame(big);
+  const auto small_frame = encode_frame(heartbeat(1));
+
+  // Raised after a small first frame, as the transport does once a peer has greeted it.
+  FrameDecoder raised(1024);
+  EXPECT_EQ(raised.feed(small_frame.data(), small_frame.size()).size(), 1u);
+  raised.set_max_frame_bytes(4096);
+  EXPECT_EQ(raised.max_frame_bytes(), 4096u);
+  EXPECT_EQ(raised.feed(big_frame.data(), big_frame.size()).size(), 1u);
+
+  // Lowered while a frame is half read: that frame keeps the limit it was accepted under, the
+  // next one is checked against the new limit.
+  FrameDecoder lowered(4096);
+  EXPECT_EQ(lowered.feed(big_frame.data(), 100).size(), 0u);
+  lowered.set_max_frame_bytes(1024);
+  EXPECT_EQ(lowered.feed(big_frame.data() + 100, big_frame.size() - 100).size(), 1u);
+  EXPECT_EQ(feed_error(lowered, big_frame).code(), wire::STATUS_FRAME_TOO_LARGE);
 }
 
 TEST(FrameDecoder, TruncatedFrameYieldsNothingAndHoldsOnlyWhatArrived) {

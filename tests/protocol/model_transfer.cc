@@ -95,6 +95,9 @@ ModelTransferResult transfer_model(size_t tensors, size_t floats_per_tensor, wir
             [&](const TransportError& reason) {
               if (!*reader || !(*reader)->complete()) received.push(reason.what());
             });
+        // The server waits for a greeting; without one, the client's first heartbeat would end a
+        // transfer that takes longer than the heartbeat interval.
+        connection->send(hello_message());
       });
 
   // The server's side: Task, then the chunks as a stream, then TransferEnd.

@@ -374,6 +374,21 @@ TEST(PkiInput, InvalidInputsThrowNamingTheProblem) {
   expect_error([&] { client("site\n1"); }, "control character (byte 0x0a at offset 4)");
   expect_error([&] { client(" site-1"); }, "leading or trailing spaces");
   expect_error([&] { client("\xff\xfe"); }, "not valid UTF-8");
+  // U+202E RIGHT-TO-LEFT OVERRIDE, U+0085 NEXT LINE: valid UTF-8 the transport would not admit.
+  expect_error(
+      [&] {
+        client(
+            "site-\xe2\x80\xae"
+            "1");
+      },
+      "\"site-\\xe2\\x80\\xae1\" holds characters that logs would show escaped");
+  expect_error(
+      [&] {
+        client(
+            "site\xc2\x85"
+            "1");
+      },
+      "would be refused in the TLS handshake");
   CertificateOptions options = named("coordinator");
   expect_error([&] { issue_server_certificate(f.ca, options); },
                "needs at least one DNS name or IP address");

@@ -65,6 +65,7 @@ std::vector<wire::Envelope> RawTlsClient::read_until_closed(std::string* error) 
   boost::system::error_code ec;
   while (!ec) {
     const size_t bytes = stream_->read_some(asio::buffer(buffer), ec);
+    plaintext_bytes_read_ += bytes;
     for (auto& message : decoder.feed(buffer.data(), bytes)) messages.push_back(message);
   }
   if (error) *error = ec.message();

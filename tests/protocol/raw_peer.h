@@ -35,12 +35,15 @@ class RawTlsClient {
   /// Reads frames until the peer closes (or two seconds of silence), then closes the socket;
   /// returns the decoded envelopes and, through `error`, how reading ended.
   std::vector<wire::Envelope> read_until_closed(std::string* error = nullptr);
+  /// Plaintext bytes read_until_closed() received, whole frames or not.
+  size_t plaintext_bytes_read() const { return plaintext_bytes_read_; }
 
  private:
   boost::asio::io_context io_;
   boost::asio::ssl::context context_;
   // Built after the context is configured: OpenSSL copies certificate and limits at creation.
   std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> stream_;
+  size_t plaintext_bytes_read_ = 0;
 };
 
 /// Connects a plain TCP socket to 127.0.0.1:port with a two-second read timeout.

@@ -89,6 +89,40 @@ TEST(Manifest, MessagesNameTheTensor) {
   }
 }
 
+// A peer's tensor names reach logs and the coordinator's database through these messages.
+TEST(Manifest, MessagesQuoteAPeersNameBoundedAndPrintable) {
+  auto renamed = expected_manifest();
+  renamed.mutable_tensors(0)->set_name("w\nforged log line");
+  try {
+    validate_manifest(renamed, expected_manifest(), kFp32AndFp16);
+    FAIL() << "expected a name mismatch";
+  } catch (const ProtocolError& e) {
+    EXPECT_STREQ(e.what(), "tensor 0 is named 'w\\x0aforged log line', expected 'w'");
+  }
+  auto huge = expected_manifest();
+  // Under glibc's 128 KiB mmap threshold: a freed mapping would raise it for the rest of the
+  // program, and FreedMemory's test counts the faults of glibc's defaults.
+  huge.mutable_tensors(0)->set_name(std::string(100'000, 'n'));
+  try {
+    validate_manifest(huge, expected_manifest(), kFp32AndFp16);
+    FAIL() << "expected a name mismatch";
+  } catch (const ProtocolError& e) {
+    const std::string message = e.what();
+    EXPECT_LT(message.size(), 200u);
+    EXPECT_NE(message.find("... (100000 bytes)'"), std::string::npos) << message;
+  }
+  auto extra = expected_manifest();
+  add_tensor(extra, std::string(300, '\x01'), wire::DTYPE_FLOAT32, {1});
+  try {
+    validate_manifest(extra, expected_manifest(), kFp32AndFp16);
+    FAIL() << "expected an extra tensor";
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.code(), wire::STATUS_MANIFEST_EXTRA);
+    EXPECT_LT(std::string(e.what()).size(), 200u);
+    EXPECT_NE(std::string(e.what()).find("\\x01\\x01"), std::string::npos);
+  }
+}
+
 TEST(TensorBytes, HugeOrNegativeShapesAreRefusedWithoutOverflow) {
   wire::TensorSpec huge;
   huge.set_name("h");

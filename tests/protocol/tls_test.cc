@@ -191,22 +191,44 @@ TEST(MutualTls, Tls12IsRefusedUnlessAllowed) {
   EXPECT_EQ(accepted->connection->tls_version(), "TLSv1.2");
 }
 
-TEST(MutualTls, AllowlistRefusesOtherIdentitiesWithUnauthenticated) {
+// A certificate of the federation CA whose identity is not on the allowlist is refused inside the
+// TLS handshake: under TLS 1.3 the client finishes its side first, then reads the server's alert
+// (handshake_failure: OpenSSL 3.0 cannot send access_denied there, docs/security.md) and not one
+// byte of application data.
+TEST(MutualTls, AllowlistRefusesOtherIdentitiesInsideTheHandshake) {
   IoThread io;
   ServerOptions options;
   options.allowed_identities = {"site-2"};
   TestServer server(io.io(), test_pki().options("coordinator"), options);
-  const auto outsider_tls = TlsContext::client(test_pki().options("site-1"));
-  auto outsider = connect_client(io.io(), outsider_tls, server.port());
-  ASSERT_TRUE(outsider.endpoint);
-  auto ended = outsider.endpoint->closed->pop();
-  ASSERT_TRUE(ended);
-  EXPECT_EQ(ended->kind(), TransportErrorKind::kClosedByPeer);
-  EXPECT_EQ(ended->status(), wire::STATUS_UNAUTHENTICATED);
-  EXPECT_THAT(ended->what(), HasSubstr("'site-1' is not admitted"));
+  RawTlsClient outsider(server.port(),
+                        {test_pki().ca(), test_pki().cert("site-1"), test_pki().key("site-1")});
+  EXPECT_EQ(outsider.handshake(), "");
+  std::string ended;
+  EXPECT_TRUE(outsider.read_until_closed(&ended).empty());
+  EXPECT_EQ(outsider.plaintext_bytes_read(), 0u);
+  EXPECT_THAT(ended, HasSubstr("alert handshake failure"));
   auto refusal = server.refused();
   ASSERT_TRUE(refusal);
   EXPECT_EQ(refusal->kind(), TransportErrorKind::kUnauthorized);
+  EXPECT_EQ(refusal->status(), wire::STATUS_UNAUTHENTICATED);
+  EXPECT_THAT(refusal->what(), HasSubstr("identity 'site-1' is not admitted"));
+  EXPECT_THAT(refusal->what(), HasSubstr("refused in the TLS handshake"));
+  EXPECT_FALSE(server.accepted(200ms));
+
+  // Our own client hears of it as a TLS error, either from the handshake or from its first read.
+  const auto outsider_tls = TlsContext::client(test_pki().options("site-3"));
+  auto ours = connect_client(io.io(), outsider_tls, server.port());
+  std::optional<TransportError> ours_ended = ours.error;
+  if (ours.endpoint) ours_ended = ours.endpoint->closed->pop();
+  ASSERT_TRUE(ours_ended);
+  EXPECT_EQ(ours_ended->kind(), TransportErrorKind::kTls) << ours_ended->what();
+  EXPECT_THAT(ours_ended->what(), HasSubstr("handshake failure"));
+  if (ours.endpoint) {
+    EXPECT_EQ(ours.endpoint->inbox->size(), 0u);
+  }
+  refusal = server.refused();
+  ASSERT_TRUE(refusal);
+  EXPECT_THAT(refusal->what(), HasSubstr("identity 'site-3' is not admitted"));
 
   const auto member_tls = TlsContext::client(test_pki().options("site-2"));
   auto member = connect_client(io.io(), member_tls, server.port());
@@ -214,6 +236,24 @@ TEST(MutualTls, AllowlistRefusesOtherIdentitiesWithUnauthenticated) {
   auto accepted = server.accepted();
   ASSERT_TRUE(accepted);
   EXPECT_EQ(accepted->connection->peer_identity(), "site-2");
+}
+
+// Under TLS 1.2 the server judges the client's certificate before its own Finished, so the
+// refused client's handshake itself fails.
+TEST(MutualTls, AllowlistRefusesATls12ClientInItsHandshake) {
+  IoThread io;
+  auto tls = test_pki().options("coordinator");
+  tls.allow_tls12 = true;
+  ServerOptions options;
+  options.allowed_identities = {"site-2"};
+  TestServer server(io.io(), tls, options);
+  RawTlsClient outsider(
+      server.port(), {test_pki().ca(), test_pki().cert("site-1"), test_pki().key("site-1"), true});
+  EXPECT_THAT(outsider.handshake(), HasSubstr("handshake failure"));
+  auto refusal = server.refused();
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->kind(), TransportErrorKind::kUnauthorized);
+  EXPECT_THAT(refusal->what(), HasSubstr("identity 'site-1' is not admitted"));
 }
 
 TEST(TlsContext, ReportsUnusableFilesByName) {

@@ -87,6 +87,13 @@ ConnectionOptions fast_options() {
   return options;
 }
 
+wire::Envelope hello_message(uint64_t num_samples) {
+  wire::Envelope message;
+  message.mutable_hello()->set_num_samples(num_samples);
+  message.mutable_hello()->add_codecs(wire::CODEC_FP32);
+  return message;
+}
+
 void Endpoint::start() {
   connection->start([inbox = inbox](wire::Envelope& message) { inbox->push(std::move(message)); },
                     [closed = closed](const TransportError& reason) { closed->push(reason); });

@@ -98,6 +98,10 @@ class IoThread {
 /// Short limits so timeout tests run in well under a second.
 ConnectionOptions fast_options();
 
+/// A Hello: what a client sends first, and what a server's connection waits for (a Server sets
+/// ConnectionOptions::require_greeting, so a client that only sends heartbeats is closed).
+wire::Envelope hello_message(uint64_t num_samples = 1);
+
 /// What happened on one started connection: messages received, and how it ended.
 struct Endpoint {
   std::shared_ptr<Connection> connection;
