@@ -21,8 +21,10 @@ namespace fedgan::protocol {
 /// receiver's limit is FRAME_TOO_LARGE, all refused before any body buffer is allocated.
 inline constexpr std::array<uint8_t, 2> kFrameMagic = {'F', 'G'};
 inline constexpr uint8_t kProtocolMajorVersion = 1;
-/// 1.1 dropped the transfers' SHA-256 (TransferEnd is empty) and Task.model_sha256.
-inline constexpr uint32_t kProtocolMinorVersion = 1;
+/// 1.1 dropped the transfers' SHA-256 (TransferEnd is empty) and Task.model_sha256. 1.2: an Ack
+/// names the stage, round and nonce it answers; statuses OUT_OF_RANGE and INCOMPLETE; a site's
+/// first message must be its Hello, within the handshake deadline.
+inline constexpr uint32_t kProtocolMinorVersion = 2;
 inline constexpr size_t kFrameHeaderBytes = 8;
 /// Default limit on a frame's body. Models travel as many chunks, so no frame needs to be large.
 inline constexpr uint32_t kDefaultMaxFrameBytes = 8u << 20;
