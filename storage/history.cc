@@ -84,6 +84,7 @@ Update read_update(const Statement& s) {
   update.train_seconds = s.column<std::optional<double>>(11);
   update.samples_per_second = s.column<std::optional<double>>(12);
   update.local_metrics_json = s.column<std::optional<std::string>>(13);
+  update.norm_bound = s.column<std::optional<double>>(14);
   return update;
 }
 
@@ -162,10 +163,18 @@ std::vector<Update> History::updates(int64_t round_id) {
   auto s = db_.prepare(
       "SELECT u.update_id, u.round_id, c.identity, u.received_at, u.accepted, u.reject_reason, "
       "u.reject_message, u.num_samples, u.delta_norm, u.bytes_received, u.upload_seconds, "
-      "u.train_seconds, u.samples_per_second, u.local_metrics "
+      "u.train_seconds, u.samples_per_second, u.local_metrics, u.norm_bound "
       "FROM updates u JOIN clients c USING (client_id) WHERE u.round_id = ? ORDER BY u.update_id");
   s.bind_all(round_id);
   return read_all(s, read_update);
+}
+
+std::vector<double> History::aggregated_norms(int64_t round_id) {
+  auto s = db_.prepare(
+      "SELECT min(delta_norm, coalesce(norm_bound, delta_norm)) FROM updates "
+      "WHERE round_id = ? AND accepted = 1 ORDER BY update_id");
+  s.bind_all(round_id);
+  return read_all(s, [](const Statement& row) { return row.column<double>(0); });
 }
 
 std::vector<Event> History::events(const std::string& run_id) {

@@ -33,6 +33,10 @@ class History {
   /// Updates recorded for one round attempt, in the order they were recorded.
   std::vector<Update> updates(int64_t round_id);
 
+  /// The norms of one attempt's accepted updates as they entered its aggregate: delta_norm, or
+  /// norm_bound when the update was clipped to it. In the order they were recorded.
+  std::vector<double> aggregated_norms(int64_t round_id);
+
   /// Events of `run_id` in the order they were logged.
   std::vector<Event> events(const std::string& run_id);
 

@@ -15,6 +15,15 @@ namespace fedgan::storage {
 /// Now, in unix seconds.
 double unix_seconds_now();
 
+/// Longest text a free-text column (reject_message, failure_reason, events.message) stores, in
+/// bytes: much of that text quotes what a peer sent, and a peer must not be able to grow the
+/// database at will. Longer text is cut by bounded_text.
+inline constexpr size_t kMaxStoredTextBytes = 2048;
+
+/// `text` cut to at most `max_bytes` bytes at a UTF-8 character boundary, ending in
+/// "... (N bytes)" with the original length when it was cut; unchanged when it fits.
+std::string bounded_text(std::string_view text, size_t max_bytes = kMaxStoredTextBytes);
+
 /// A federated run: one experiment, resumable after a restart.
 struct Run {
   std::string run_id;  // chosen by the operator, 1..200 characters; sent to clients in Task
@@ -112,11 +121,14 @@ struct Update {
   /// Empty when accepted; otherwise the status name without prefix, e.g. "NON_FINITE" (capital
   /// letters, digits and '_').
   std::string reject_reason;
-  std::string reject_message;          // human-readable detail of a rejection
+  std::string reject_message;          // human-readable detail; stored cut by bounded_text
   std::optional<int64_t> num_samples;  // required when accepted
   /// L2 norm of the delta; required (finite) when accepted. NaN, what the norm of a non-finite
   /// delta comes to, is stored as NULL; infinity is stored as is.
   std::optional<double> delta_norm;
+  /// The bound delta_norm was judged against (aggregation.norm_bound); empty when none applied
+  /// or the update was refused before its norm was measured. Finite and positive.
+  std::optional<double> norm_bound;
   int64_t bytes_received = 0;
   std::optional<double> upload_seconds;
   std::optional<double> train_seconds;

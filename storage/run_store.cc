@@ -7,6 +7,9 @@
 namespace fedgan::storage {
 namespace {
 
+// Local metrics are a few dozen numbers; the bound keeps one row small whatever a caller passes.
+constexpr size_t kMaxMetricsJsonBytes = 64 * 1024;
+
 std::optional<std::string> null_if_empty(const std::string& text) {
   if (text.empty()) return std::nullopt;
   return text;
@@ -52,6 +55,12 @@ void check_update(const Update& u) {
   check(u.bytes_received >= 0, "update from '{}': bytes_received {} < 0", u.client,
         u.bytes_received);
   check_non_negative(u.delta_norm, "delta_norm");
+  check(!u.norm_bound || (std::isfinite(*u.norm_bound) && *u.norm_bound > 0),
+        "update from '{}': norm_bound must be finite and > 0, got {}", u.client,
+        u.norm_bound.value_or(0));
+  check(!u.local_metrics_json || u.local_metrics_json->size() <= kMaxMetricsJsonBytes,
+        "update from '{}': local metrics of {} bytes exceed the limit of {}", u.client,
+        u.local_metrics_json ? u.local_metrics_json->size() : 0, kMaxMetricsJsonBytes);
   check_non_negative(u.upload_seconds, "upload_seconds");
   check_non_negative(u.train_seconds, "train_seconds");
   check_non_negative(u.samples_per_second, "samples_per_second");
@@ -186,13 +195,18 @@ RoundAttempt RunStore::begin_round(const std::string& run_id, int64_t round, dou
   return started;
 }
 
-Round RunStore::running_round(int64_t round_id, std::string_view action) {
+Round RunStore::existing_round(int64_t round_id, std::string_view action) {
   std::optional<Round> round = history_.find_round(round_id);
   check(round.has_value(), "{}: no round attempt with round_id {}", action, round_id);
-  check(round->status == RoundStatus::kRunning,
-        "{}: round {} attempt {} of run '{}' is {}, not running", action, round->round,
-        round->attempt, round->run_id, to_string(round->status));
   return *round;
+}
+
+Round RunStore::running_round(int64_t round_id, std::string_view action) {
+  Round round = existing_round(round_id, action);
+  check(round.status == RoundStatus::kRunning,
+        "{}: round {} attempt {} of run '{}' is {}, not running", action, round.round,
+        round.attempt, round.run_id, to_string(round.status));
+  return round;
 }
 
 int64_t RunStore::record_update(const Update& u) {
@@ -200,7 +214,9 @@ int64_t RunStore::record_update(const Update& u) {
   // An accepted update counts once its round commits, whose fsync makes it durable; a rejection
   // is evidence of hostile or broken input and is fsync'd at once.
   Transaction transaction(db_, u.accepted ? Durability::kDeferred : Durability::kFsync);
-  const Round round = running_round(u.round_id, "record_update");
+  // A rejection may arrive after its attempt ended (a late upload): it is filed under that attempt.
+  const Round round = u.accepted ? running_round(u.round_id, "record_update")
+                                 : existing_round(u.round_id, "record_update");
   const int64_t client_id = upsert_client(u.client, u.received_at);
   if (u.accepted) {
     auto duplicate =
@@ -212,11 +228,13 @@ int64_t RunStore::record_update(const Update& u) {
   }
   db_.prepare(
          "INSERT INTO updates (round_id, client_id, received_at, accepted, reject_reason, "
-         "reject_message, num_samples, delta_norm, bytes_received, upload_seconds, train_seconds, "
-         "samples_per_second, local_metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "reject_message, num_samples, delta_norm, norm_bound, bytes_received, upload_seconds, "
+         "train_seconds, samples_per_second, local_metrics) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind_all(u.round_id, client_id, u.received_at, u.accepted, null_if_empty(u.reject_reason),
-                null_if_empty(u.reject_message), u.num_samples, u.delta_norm, u.bytes_received,
-                u.upload_seconds, u.train_seconds, u.samples_per_second, u.local_metrics_json)
+                null_if_empty(bounded_text(u.reject_message)), u.num_samples, u.delta_norm,
+                u.norm_bound, u.bytes_received, u.upload_seconds, u.train_seconds,
+                u.samples_per_second, u.local_metrics_json)
       .run();
   const int64_t update_id = db_.last_insert_rowid();
   add_to_totals(client_id, u);
@@ -276,7 +294,7 @@ void RunStore::fail_round(int64_t round_id, double finished_at, const std::strin
   db_.prepare(
          "UPDATE rounds SET status = 'failed', finished_at = ?, failure_reason = ? "
          "WHERE round_id = ?")
-      .bind_all(finished_at, reason, round_id)
+      .bind_all(finished_at, bounded_text(reason), round_id)
       .run();
   log_event({0, finished_at, EventLevel::kWarning, "round_failed",
              fmt::format("round {} attempt {} failed: {}", round.round, round.attempt, reason),
@@ -311,7 +329,7 @@ int64_t RunStore::log_event(const Event& event) {
          "INSERT INTO events (run_id, logged_at, level, kind, round, client, message) "
          "VALUES (?, ?, ?, ?, ?, ?, ?)")
       .bind_all(event.run_id, event.logged_at, to_string(event.level), event.kind, event.round,
-                event.client, event.message)
+                event.client, bounded_text(event.message))
       .run();
   return db_.last_insert_rowid();
 }

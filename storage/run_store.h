@@ -48,29 +48,35 @@ class RunStore {
   RoundAttempt begin_round(const std::string& run_id, int64_t round, double started_at,
                            int64_t clients_selected);
 
-  /// Records one upload to a running attempt, creates or touches its client, and adds it to the
-  /// client's and the attempt's totals. Returns the update_id. A second accepted update of the
-  /// same client to the same attempt is refused (record it as rejected, e.g. DUPLICATE_UPDATE).
+  /// Records one upload, creates or touches its client, and adds it to the client's and the
+  /// attempt's totals. Returns the update_id. An accepted update needs a running attempt; a
+  /// rejected one may be filed under an attempt that already ended (an upload that arrived late,
+  /// recorded under the round it was for). A second accepted update of the same client to the
+  /// same attempt is refused (record it as rejected, e.g. DUPLICATE_UPDATE). reject_message is
+  /// stored cut to kMaxStoredTextBytes; local metrics JSON over 64 KiB is refused.
   int64_t record_update(const Update& update);
 
   /// Marks a running attempt committed with everything in `commit`. The checkpoint file must
   /// already be durable (CheckpointStore::write): once this returns, a restart resumes from it.
   void commit_round(int64_t round_id, const RoundCommit& commit);
 
-  /// Marks a running attempt failed (deadline without quorum, say) with `reason`.
+  /// Marks a running attempt failed (deadline without quorum, say) with `reason` (stored cut to
+  /// kMaxStoredTextBytes).
   void fail_round(int64_t round_id, double finished_at, const std::string& reason);
 
   /// Stores evaluation figures (and the sample grid) measured after a round committed.
   void record_evaluation(int64_t round_id, const Evaluation& evaluation,
                          const std::optional<std::string>& sample_grid_path);
 
-  /// Appends `event` to the log; returns its event_id.
+  /// Appends `event` to the log (its message cut to kMaxStoredTextBytes); returns its event_id.
   int64_t log_event(const Event& event);
 
   /// The read side, for convenience.
   History& history() { return history_; }
 
  private:
+  // The attempt `round_id`; throws, naming `action`, when there is none.
+  Round existing_round(int64_t round_id, std::string_view action);
   // The attempt `round_id`; throws, naming `action` and the attempt's status, unless it runs.
   Round running_round(int64_t round_id, std::string_view action);
   // Creates the client or widens its seen window; returns its client_id.

@@ -124,6 +124,12 @@ CREATE INDEX events_level ON events (level, logged_at) WHERE level IN ('warning'
 CREATE INDEX events_client ON events (client, logged_at) WHERE client IS NOT NULL;
 )sql";
 
+// Version 2: the bound each update's norm was judged against, so the history shows which updates
+// were clipped (delta_norm > norm_bound) and restarts continue the adaptive bound.
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE updates ADD COLUMN norm_bound REAL CHECK (norm_bound > 0);
+)sql";
+
 // True when the file holds any table, index, view or trigger.
 bool has_schema(Database& db) {
   return db.query_int("SELECT count(*) FROM sqlite_schema") > 0;
@@ -164,6 +170,7 @@ void apply(Database& db, const Migration& step) {
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> steps = {
       {1, "runs, clients, rounds, updates and events", kSchemaV1},
+      {2, "updates.norm_bound", kSchemaV2},
   };
   return steps;
 }

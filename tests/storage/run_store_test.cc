@@ -189,12 +189,93 @@ TEST(RunStore, RoundLifecycleRulesAreEnforced) {
             std::string::npos);
   EXPECT_THROW(store.begin_round("unknown", 1, 1.8e9, 1), StorageError);
   EXPECT_THROW(store.begin_round(sample.run_id, -1, 1.8e9, 1), StorageError);
+  // A rejection that arrives after its attempt ended is filed under it (a late upload); an
+  // accepted update needs a running attempt.
   Update late;
   late.round_id = sample.round1;
   late.client = "bob";
+  late.received_at = 1.9e9;
   late.reject_reason = "WRONG_ROUND";
+  const int64_t rejected_before = store.history().find_round(sample.round1)->updates_rejected;
+  store.record_update(late);
+  EXPECT_EQ(store.history().find_round(sample.round1)->updates_rejected, rejected_before + 1);
+  EXPECT_EQ(to_string(store.history().find_round(sample.round1)->status), "committed");
+  late.accepted = true;
+  late.reject_reason.clear();
+  late.num_samples = 5;
+  late.delta_norm = 1.0;
   EXPECT_NE(error_of([&] { store.record_update(late); }).find("is committed, not running"),
             std::string::npos);
+  late.round_id = 987654;
+  EXPECT_NE(error_of([&] { store.record_update(late); }).find("no round attempt"),
+            std::string::npos);
+}
+
+TEST(RunStore, StoresTheNormBoundAndBoundsFreeText) {
+  Database db = open_database(":memory:");
+  RunStore store(db);
+  store.create_or_resume_run({"r", 1, std::nullopt, 1, "mlp", "{}"});
+  const RoundAttempt attempt = store.begin_round("r", 1, 1, 2);
+  Update u;
+  u.round_id = attempt.round_id;
+  u.client = "alice";
+  u.received_at = 2;
+  u.accepted = true;
+  u.num_samples = 10;
+  u.delta_norm = 7.5;
+  u.norm_bound = 2.5;  // clipped from 7.5 to 2.5
+  store.record_update(u);
+  u.client = "bob";
+  u.delta_norm = 1.5;
+  store.record_update(u);
+  u.client = "carol";
+  u.norm_bound = std::nullopt;  // no bound applied
+  u.delta_norm = 0.5;
+  store.record_update(u);
+  const auto updates = store.history().updates(attempt.round_id);
+  ASSERT_EQ(updates.size(), 3u);
+  EXPECT_EQ(updates[0].norm_bound, 2.5);
+  EXPECT_FALSE(updates[2].norm_bound.has_value());
+  // As they entered the aggregate: alice clipped to the bound, bob and carol as measured.
+  EXPECT_EQ(store.history().aggregated_norms(attempt.round_id),
+            (std::vector<double>{2.5, 1.5, 0.5}));
+  u.client = "dave";
+  u.norm_bound = 0.0;
+  EXPECT_NE(error_of([&] { store.record_update(u); }).find("norm_bound must be finite and > 0"),
+            std::string::npos);
+  u.norm_bound = std::nullopt;
+  u.local_metrics_json = "{\"x\": \"" + std::string(70 * 1024, 'x') + "\"}";
+  EXPECT_NE(error_of([&] { store.record_update(u); }).find("exceed the limit"), std::string::npos);
+
+  // Free text a peer can fill is cut, on a character boundary, with the original length.
+  Update rejected;
+  rejected.round_id = attempt.round_id;
+  rejected.client = "mallory";
+  rejected.received_at = 3;
+  rejected.reject_reason = "MALFORMED";
+  rejected.reject_message = std::string(5000, 'a') + "\xc3\xa9";
+  store.record_update(rejected);
+  const std::string stored = store.history().updates(attempt.round_id).back().reject_message;
+  EXPECT_EQ(stored.size(), kMaxStoredTextBytes);
+  EXPECT_NE(stored.find("... (5002 bytes)"), std::string::npos);
+  store.log_event({0, 4, EventLevel::kInfo, "client_connected", std::string(1 << 20, 'e'), "r",
+                   std::nullopt, "mallory"});
+  EXPECT_LE(store.history().events("r").back().message.size(), kMaxStoredTextBytes);
+  store.fail_round(attempt.round_id, 5, std::string(100000, 'f'));
+  EXPECT_LE(store.history().find_round(attempt.round_id)->failure_reason->size(),
+            kMaxStoredTextBytes);
+}
+
+TEST(BoundedText, CutsAtACharacterBoundaryAndSaysHowLongTheTextWas) {
+  EXPECT_EQ(bounded_text("short", 10), "short");
+  EXPECT_EQ(bounded_text("0123456789", 10), "0123456789");
+  // 20 bytes cut to 18: the suffix "... (20 bytes)" takes 14, leaving 4.
+  EXPECT_EQ(bounded_text("abcdefghijklmnopqrst", 18), "abcd... (20 bytes)");
+  // A two-byte character that would be cut in half is dropped whole.
+  const std::string accented = "abc\xc3\xa9" + std::string(20, 'z');
+  EXPECT_EQ(bounded_text(accented, 18), "abc... (25 bytes)");
+  // No room for the suffix: just the cut text.
+  EXPECT_EQ(bounded_text("abcdefghijklmnopqrst", 5), "abcde");
 }
 
 TEST(RunStore, RefusesInvalidUpdatesAndDuplicateAcceptance) {
