@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 namespace fedgan::aggregation {
 namespace {
+
+constexpr float kFloatMax = std::numeric_limits<float>::max();
 
 // The per-element loops below are kept free of branches and calls so the compiler vectorises
 // them; `sum` (double) and the float views cannot alias, which it may assume from their types.
@@ -20,6 +23,26 @@ void write_mean(float* out, const double* sum, size_t size, double total_weight)
   for (size_t i = 0; i < size; ++i) out[i] = static_cast<float>(sum[i] / total_weight);
 }
 
+// The value add_scaled_mean stores at one element; both passes use it, so the check below sees
+// exactly the float that would be stored.
+inline float stepped(float global, double sum, double total_weight, double server_lr) {
+  return static_cast<float>(static_cast<double>(global) + server_lr * (sum / total_weight));
+}
+
+// Index of the first element add_scaled_mean would make infinite or NaN (a finite double beyond
+// the float range rounds to infinity), or `size` when there is none. Reads only.
+size_t first_non_finite_step(const float* global, const double* sum, size_t size,
+                             double total_weight, double server_lr) {
+  bool bad = false;
+  for (size_t i = 0; i < size; ++i) {
+    bad |= !(std::fabs(stepped(global[i], sum[i], total_weight, server_lr)) <= kFloatMax);
+  }
+  if (!bad) return size;
+  size_t i = 0;
+  while (std::fabs(stepped(global[i], sum[i], total_weight, server_lr)) <= kFloatMax) ++i;
+  return i;
+}
+
 // Returns the sum of the squares of the steps it adds. Four partial sums, one per lane, let the
 // compiler vectorise the reduction without reordering any one of them.
 double add_scaled_mean(float* global, const double* sum, size_t size, double total_weight,
@@ -30,13 +53,13 @@ double add_scaled_mean(float* global, const double* sum, size_t size, double tot
     for (size_t lane = 0; lane < 4; ++lane) {
       const double step = server_lr * (sum[i + lane] / total_weight);
       squares[lane] += step * step;
-      global[i + lane] = static_cast<float>(static_cast<double>(global[i + lane]) + step);
+      global[i + lane] = stepped(global[i + lane], sum[i + lane], total_weight, server_lr);
     }
   }
   for (; i < size; ++i) {
     const double step = server_lr * (sum[i] / total_weight);
     squares[0] += step * step;
-    global[i] = static_cast<float>(static_cast<double>(global[i]) + step);
+    global[i] = stepped(global[i], sum[i], total_weight, server_lr);
   }
   return (squares[0] + squares[1]) + (squares[2] + squares[3]);
 }
@@ -102,6 +125,8 @@ void StreamingFedAvg::add(const ConstViews& delta, uint64_t num_samples) {
 void StreamingFedAvg::aggregate_into(const MutableViews& out) const {
   check_views(layout_, out, "aggregate output");
   check(num_updates_ > 0, "no update was added: there is no mean to take");
+  // A weighted mean of finite floats lies within their range, so it is finite; a step that uses
+  // it (ServerAdam::step) checks its own results.
   for (size_t t = 0; t < out.size(); ++t) {
     write_mean(out[t], sum_.data() + offsets_[t], layout_.tensors[t].size, total_weight_);
   }
@@ -118,6 +143,18 @@ double StreamingFedAvg::apply_to(const MutableViews& global,
         "the moving mask has {} entries for a layout of {} tensors", moving.size(),
         layout_.num_tensors());
   check(num_updates_ > 0, "no update was added: the global model cannot be moved");
+  // A read-only pass first, so a step that would leave a value non-finite leaves every value as it
+  // was: deltas that are each finite can still sum beyond the float range.
+  for (size_t t = 0; t < global.size(); ++t) {
+    if (!moving[t]) continue;
+    const size_t size = layout_.tensors[t].size;
+    const size_t bad = first_non_finite_step(global[t], sum_.data() + offsets_[t], size,
+                                             total_weight_, options_.server_lr);
+    check(bad == size,
+          "the step would make {}[{}] non-finite: {} + {} * {} is beyond the float range",
+          layout_.tensors[t].name, bad, global[t][bad], options_.server_lr,
+          sum_[offsets_[t] + bad] / total_weight_);
+  }
   double squares = 0.0;
   for (size_t t = 0; t < global.size(); ++t) {
     if (!moving[t]) continue;

@@ -65,7 +65,9 @@ class StreamingFedAvg final : public Aggregator {
 
   /// out = sum / total_weight, rounded to float. Throws AggregationError when nothing was added.
   void aggregate_into(const MutableViews& out) const override;
-  /// global = global + server_lr * (sum / total_weight), in double, rounded once to float.
+  /// global = global + server_lr * (sum / total_weight), in double, rounded once to float. Throws
+  /// AggregationError, leaving `global` untouched, when a value would not be finite in float
+  /// (finite deltas can sum beyond the float range); the message names the tensor and element.
   void apply_to(const MutableViews& global) const override;
   /// The same for the tensors whose `moving` entry is true; the others stay as they are (their
   /// mean is discarded). `moving` has one entry per tensor of the layout. Returns the L2 norm of

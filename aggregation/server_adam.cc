@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 namespace fedgan::aggregation {
@@ -17,20 +18,51 @@ struct AdamScalars {
   double epsilon;
 };
 
+// The scalars of the next step of a tensor that has taken `steps` steps.
+AdamScalars scalars_after(const ServerAdamOptions& o, int64_t steps) {
+  const double t = static_cast<double>(steps + 1);
+  return {o.beta1, o.beta2, o.lr / (1.0 - std::pow(o.beta1, t)), 1.0 / (1.0 - std::pow(o.beta2, t)),
+          o.epsilon};
+}
+
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+
+// One element of Adam's step: updates the moments in place and returns the change. Both the
+// checking pass and the writing pass use it, so they compute the same values.
+inline double adam_change(double d, double& m, double& v, const AdamScalars& s) {
+  m = s.beta1 * m + (1.0 - s.beta1) * d;
+  v = s.beta2 * v + (1.0 - s.beta2) * d * d;
+  return s.step_size * m / (std::sqrt(v * s.v_correction) + s.epsilon);
+}
+
+inline bool fits_float(double value) {
+  return std::fabs(static_cast<float>(value)) <= kFloatMax;  // false for NaN and infinity
+}
+
 // Returns the squared norm of the change. Free of branches and calls so it vectorises.
 double adam_update(float* global, const float* mean, double* m, double* v, size_t size,
                    const AdamScalars& s) {
   double squared = 0.0;
 #pragma omp simd reduction(+ : squared)
   for (size_t i = 0; i < size; ++i) {
-    const double d = static_cast<double>(mean[i]);
-    m[i] = s.beta1 * m[i] + (1.0 - s.beta1) * d;
-    v[i] = s.beta2 * v[i] + (1.0 - s.beta2) * d * d;
-    const double change = s.step_size * m[i] / (std::sqrt(v[i] * s.v_correction) + s.epsilon);
+    const double change = adam_change(static_cast<double>(mean[i]), m[i], v[i], s);
     global[i] = static_cast<float>(static_cast<double>(global[i]) + change);
     squared += change * change;
   }
   return squared;
+}
+
+// Index of the first element adam_update would make non-finite, or `size`. Reads only: the
+// moments are updated in copies.
+size_t first_non_finite_adam(const float* global, const float* mean, const double* m,
+                             const double* v, size_t size, const AdamScalars& s) {
+  for (size_t i = 0; i < size; ++i) {
+    double m_i = m[i];
+    double v_i = v[i];
+    const double change = adam_change(static_cast<double>(mean[i]), m_i, v_i, s);
+    if (!fits_float(static_cast<double>(global[i]) + change)) return i;
+  }
+  return size;
 }
 
 double add_mean(float* global, const float* mean, size_t size) {
@@ -42,6 +74,13 @@ double add_mean(float* global, const float* mean, size_t size) {
     squared += d * d;
   }
   return squared;
+}
+
+size_t first_non_finite_sum(const float* global, const float* mean, size_t size) {
+  for (size_t i = 0; i < size; ++i) {
+    if (!fits_float(static_cast<double>(global[i]) + static_cast<double>(mean[i]))) return i;
+  }
+  return size;
 }
 
 }  // namespace
@@ -92,6 +131,20 @@ double ServerAdam::step(const ConstViews& mean, const MutableViews& global,
   check(moving.size() == layout_.num_tensors(),
         "the moving mask has {} entries for a layout of {} tensors", moving.size(),
         layout_.num_tensors());
+  // A read-only pass first: a step that would leave a value non-finite changes neither the model
+  // nor the moments.
+  for (size_t k = 0; k < layout_.num_tensors(); ++k) {
+    if (!moving[k]) continue;
+    const size_t size = layout_.tensors[k].size;
+    const size_t bad = adaptive_[k]
+                           ? first_non_finite_adam(global[k], mean[k], m_.data() + offsets_[k],
+                                                   v_.data() + offsets_[k], size,
+                                                   scalars_after(options_, tensor_steps_[k]))
+                           : first_non_finite_sum(global[k], mean[k], size);
+    check(bad == size,
+          "the step would make {}[{}] non-finite: the mean delta there is {}, the value {}",
+          layout_.tensors[k].name, bad, mean[k][bad], global[k][bad]);
+  }
   double squared = 0.0;
   for (size_t k = 0; k < layout_.num_tensors(); ++k) {
     if (!moving[k]) continue;
@@ -99,12 +152,8 @@ double ServerAdam::step(const ConstViews& mean, const MutableViews& global,
     if (!adaptive_[k]) {
       squared += add_mean(global[k], mean[k], size);
     } else {
-      const double t = static_cast<double>(tensor_steps_[k] + 1);
-      const AdamScalars scalars{options_.beta1, options_.beta2,
-                                options_.lr / (1.0 - std::pow(options_.beta1, t)),
-                                1.0 / (1.0 - std::pow(options_.beta2, t)), options_.epsilon};
       squared += adam_update(global[k], mean[k], m_.data() + offsets_[k], v_.data() + offsets_[k],
-                             size, scalars);
+                             size, scalars_after(options_, tensor_steps_[k]));
     }
     ++tensor_steps_[k];
   }

@@ -48,8 +48,9 @@ class ServerAdam {
 
   /// One step with the mean delta `mean` on `global`, in place, each element computed in double
   /// and rounded once. Returns the L2 norm of the change applied (before rounding). Throws
-  /// AggregationError for views that do not match the layout; the model and moments are then
-  /// untouched.
+  /// AggregationError for views that do not match the layout, and for a step that would leave a
+  /// value of the model non-finite (beyond the float range), naming the tensor and element; the
+  /// model and moments are then untouched.
   double step(const ConstViews& mean, const MutableViews& global);
   /// The same for the tensors whose `moving` entry is true (one entry per tensor of the layout);
   /// the others, model and moments, stay as they are and their mean is discarded.

@@ -269,6 +269,33 @@ TEST(StreamingFedAvg, RefusesAnInvalidLayout) {
                AggregationError);
 }
 
+// Finite deltas can sum beyond the float range: the step is refused before any value changes.
+TEST(StreamingFedAvg, RefusesAStepBeyondTheFloatRangeAndLeavesTheModelUntouched) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  FedAvgOptions options;
+  options.server_lr = 2.0;
+  StreamingFedAvg fedavg(kLayout, options);
+  const Tensors huge{{{1.0f, kMax, 1.0f}, {0.5f, -kMax}}};
+  fedavg.add(huge.views(), 1);
+  Tensors global{{{1.0f, 2.0f, 3.0f}, {4.0f, 5.0f}}};
+  const Tensors before = global;
+  const std::string message = error_message([&] { fedavg.apply_to(global.mutable_views()); });
+  EXPECT_TRUE(contains(message, "w[1]")) << message;
+  EXPECT_TRUE(contains(message, "non-finite")) << message;
+  EXPECT_EQ(global.values, before.values);
+  // Only the moving tensors are checked and moved: with "w" held, "b" overflows too.
+  EXPECT_TRUE(contains(error_message([&] {
+                         fedavg.apply_to(global.mutable_views(), {false, true});
+                       }),
+                       "b[1]"));
+  EXPECT_EQ(global.values, before.values);
+  // At server_lr 1 the mean is within range: the same sum is applied.
+  StreamingFedAvg plain(kLayout, FedAvgOptions{});
+  plain.add(huge.views(), 1);
+  plain.apply_to(global.mutable_views());
+  EXPECT_EQ(global.values[0][1], kMax);
+}
+
 TEST(FedAvgOptions, ServerLearningRateMustBeFiniteAndPositive) {
   for (double lr : {0.0, -1.0, std::numeric_limits<double>::infinity(), std::nan("")}) {
     FedAvgOptions options;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace fedgan::aggregation {
@@ -155,6 +156,28 @@ TEST(ServerAdam, RejectsInvalidOptionsAndMasks) {
   EXPECT_TRUE(contains(with([](auto& o) { o.beta2 = -0.1; }), "beta2"));
   EXPECT_TRUE(contains(with([](auto& o) { o.epsilon = 0; }), "epsilon"));
   EXPECT_TRUE(contains(error_message([] { ServerAdam(kLayout, {true}, {}); }), "mask"));
+}
+
+// A step that would leave a value beyond the float range changes neither the model nor the
+// moments: the next valid step is the one a fresh optimizer would take.
+TEST(ServerAdam, RefusesAStepBeyondTheFloatRangeAndKeepsModelAndMoments) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  ServerAdam adam(kLayout, {true, false}, hand_options());
+  ServerAdam fresh(kLayout, {true, false}, hand_options());
+  Tensors global{{{0.0f, 1.0f}, {kMax}}};
+  const Tensors before = global;
+  const Tensors overflowing{{{1.0f, -2.0f}, {kMax}}};  // bn takes the plain mean: kMax + kMax
+  const std::string message =
+      error_message([&] { adam.step(overflowing.views(), global.mutable_views()); });
+  EXPECT_TRUE(contains(message, "bn[0]")) << message;
+  EXPECT_EQ(global.values, before.values);
+  EXPECT_EQ(adam.steps(), 0);
+  EXPECT_EQ(adam.tensor_steps(0), 0);
+  const Tensors d{{{1.0f, -2.0f}, {-1.0f}}};
+  Tensors expected = before;
+  fresh.step(d.views(), expected.mutable_views());
+  adam.step(d.views(), global.mutable_views());
+  EXPECT_EQ(global.values, expected.values);
 }
 
 }  // namespace
