@@ -18,6 +18,8 @@ find_package(Protobuf REQUIRED)
 find_package(SQLite3 REQUIRED)
 # Configuration files of the coordinator and client (header-only).
 find_package(tomlplusplus REQUIRED)
+# JSON written into the round history (header-only).
+find_package(nlohmann_json 3 REQUIRED)
 if(FEDGAN_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
@@ -37,8 +39,12 @@ target_compile_options(fedgan_warnings INTERFACE -Wall -Wextra -Wno-unused-param
 
 # LibTorch's headers cost ~15 s per translation unit; every torch-heavy target reuses the
 # precompiled header of fedgan_gan_data instead of parsing them again.
+# A fuzzing build instruments some of these targets with sanitizers, and clang refuses a PCH
+# built with other sanitizer settings: there every target builds its own.
 function(fedgan_torch_pch target)
-  if(TARGET fedgan_gan_data AND NOT "${target}" STREQUAL "fedgan_gan_data")
+  if(FEDGAN_BUILD_FUZZERS)
+    target_precompile_headers(${target} PRIVATE ${PROJECT_SOURCE_DIR}/gan/pch.h)
+  elseif(TARGET fedgan_gan_data AND NOT "${target}" STREQUAL "fedgan_gan_data")
     target_precompile_headers(${target} REUSE_FROM fedgan_gan_data)
   else()
     target_precompile_headers(${target} PRIVATE ${PROJECT_SOURCE_DIR}/gan/pch.h)

@@ -1,5 +1,7 @@
 #include "coordinator/client_session.h"
 
+#include "coordinator/update_validator.h"
+
 #include <fmt/format.h>
 
 namespace fedgan::coordinator {
@@ -30,7 +32,6 @@ void ClientSession::on_message(wire::Envelope& message) {
   if (message.has_hello()) {
     protocol::check(!greeted_, wire::STATUS_MALFORMED, "second Hello on one connection");
     greeted_ = true;
-    num_samples_ = message.hello().num_samples();
     return federation_->on_hello(shared_from_this(), message.hello());
   }
   protocol::check(greeted_, wire::STATUS_MALFORMED, "the first message must be Hello");
@@ -45,68 +46,86 @@ void ClientSession::on_message(wire::Envelope& message) {
 }
 
 void ClientSession::on_update_header(const wire::UpdateHeader& header) {
-  protocol::check(!upload_, wire::STATUS_MALFORMED,
+  // An upload whose verdict is recorded (its round ended, say) may be left without its
+  // TransferEnd: a site that gave up waiting for its admission never sends the chunks.
+  protocol::check(!upload_ || upload_->verdict, wire::STATUS_MALFORMED,
                   "a new update was announced before the previous one ended");
-  std::unique_ptr<DeltaBuffer> delta;
+  upload_.reset();
+  Admission admission;
   try {
-    delta = federation_->on_update_header(*this, header);
+    admission = federation_->on_update_header(*this, header);
   } catch (const ProtocolError& refused) {
-    federation_->on_update_refused(*this, header, refused, false, 0);
-    return send_ack(make_status(refused.code(), refused.what()));
+    return send_ack(make_status(refused.code(), refused.what()), wire::ACK_STAGE_ADMISSION, header);
   }
+  Upload upload;
+  upload.header = header;
+  upload.attempt = admission.attempt;
   // The manifest passed validation against the global one, so the buffer matches it.
-  reader_ = std::make_unique<protocol::TensorStreamReader>(header.delta(), delta->destinations());
-  delta_ = std::move(delta);
-  upload_ = header;
-  refusal_.reset();
-  upload_bytes_ = 0;
-  upload_started_ = std::chrono::steady_clock::now();
-  send_ack(make_status(wire::STATUS_OK, "send the delta"));
+  upload.reader = std::make_unique<protocol::TensorStreamReader>(header.delta(),
+                                                                 admission.delta->destinations());
+  upload.delta = std::move(admission.delta);
+  upload.started = std::chrono::steady_clock::now();
+  upload_ = std::move(upload);
+  send_ack(make_status(wire::STATUS_OK, "send the delta"), wire::ACK_STAGE_ADMISSION, header);
 }
 
 void ClientSession::on_chunk(const wire::TensorChunk& chunk) {
   protocol::check(upload_.has_value(), wire::STATUS_MALFORMED,
                   "tensor chunk without an admitted update");
-  upload_bytes_ += chunk.data().size();
-  if (refusal_) return;  // discarding the rest of a refused transfer
+  upload_->bytes += chunk.data().size();
+  // A refused or abandoned transfer is read to its end, but no further than its manifest said.
+  protocol::check(upload_->bytes <= upload_->header.delta().total_bytes(), wire::STATUS_MALFORMED,
+                  "the chunks carry more than the {} bytes the update's manifest declares",
+                  upload_->header.delta().total_bytes());
+  if (upload_->verdict) return;
   try {
-    reader_->add(chunk);
+    upload_->reader->add(chunk);
   } catch (const ProtocolError& refused) {
-    refusal_ = refused;
-    delta_.reset();  // nothing of it will be used: give the memory back now
+    refuse_transfer(refused);
   }
 }
 
 void ClientSession::on_transfer_end(const wire::TransferEnd& end) {
   protocol::check(upload_.has_value(), wire::STATUS_MALFORMED,
                   "TransferEnd without an admitted update");
-  if (!refusal_) {
+  if (!upload_->verdict) {
     try {
-      reader_->finish(end);
+      upload_->reader->finish(end);
     } catch (const ProtocolError& refused) {
-      refusal_ = refused;
+      refuse_transfer(refused);
     }
   }
-  if (refusal_) {
-    federation_->on_update_refused(*this, *upload_, *refusal_, true, upload_bytes_);
-    send_ack(make_status(refusal_->code(), refusal_->what()));
-    return end_upload();
-  }
+  Upload upload = std::move(*upload_);
+  upload_.reset();
+  if (upload.verdict) return send_ack(*upload.verdict, wire::ACK_STAGE_VERDICT, upload.header);
   ReceivedUpdate update;
-  update.header = std::move(*upload_);
-  update.delta = std::move(delta_);
-  update.bytes = upload_bytes_;
+  update.header = upload.header;
+  update.delta = std::move(upload.delta);
+  update.bytes = upload.bytes;
   update.upload_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - upload_started_).count();
-  end_upload();
-  send_ack(federation_->on_update_received(*this, std::move(update)));
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - upload.started).count();
+  const wire::Status verdict =
+      federation_->on_update_received(*this, upload.attempt, std::move(update));
+  send_ack(verdict, wire::ACK_STAGE_VERDICT, upload.header);
 }
 
-void ClientSession::end_upload() {
-  upload_.reset();
-  reader_.reset();
-  delta_.reset();
-  refusal_.reset();
+// Records the refusal at once (the client's part in the round is over) and frees the buffer; the
+// verdict goes out at the TransferEnd.
+void ClientSession::refuse_transfer(const ProtocolError& error) {
+  upload_->verdict = make_status(error.code(), error.what());
+  upload_->reader.reset();
+  upload_->delta.reset();
+  federation_->on_transfer_refused(*this, upload_->attempt, upload_->header, error, upload_->bytes);
+}
+
+void ClientSession::abandon_upload(uint64_t attempt, wire::Status verdict) {
+  connection_->post([self = shared_from_this(), attempt, verdict = std::move(verdict)] {
+    auto& upload = self->upload_;
+    if (!upload || upload->attempt != attempt || upload->verdict) return;
+    upload->verdict = verdict;
+    upload->reader.reset();
+    upload->delta.reset();
+  });
 }
 
 void ClientSession::send_task(const wire::Task& task, std::shared_ptr<ModelSnapshot> model,
@@ -126,9 +145,23 @@ void ClientSession::send_task(const wire::Task& task, std::shared_ptr<ModelSnaps
       });
 }
 
-void ClientSession::send_ack(const wire::Status& status) {
+void ClientSession::send_welcome(const std::string& message) {
   wire::Envelope envelope;
-  *envelope.mutable_ack()->mutable_status() = status;
+  auto* ack = envelope.mutable_ack();
+  *ack->mutable_status() = make_status(wire::STATUS_OK, message);
+  ack->set_stage(wire::ACK_STAGE_WELCOME);
+  connection_->send(envelope);
+}
+
+void ClientSession::send_ack(const wire::Status& status, wire::AckStage stage,
+                             const wire::UpdateHeader& about) {
+  wire::Envelope envelope;
+  auto* ack = envelope.mutable_ack();
+  *ack->mutable_status() = status;
+  ack->set_stage(stage);
+  ack->set_round(about.round());
+  // A nonce longer than any the coordinator issues was refused as MALFORMED: not echoed.
+  if (about.nonce().size() <= kMaxNonceBytes) ack->set_nonce(about.nonce());
   connection_->send(envelope);
 }
 

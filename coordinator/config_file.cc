@@ -28,6 +28,8 @@ void for_each_field(Options& o, Visitor&& visit) {
   visit("server", "port", s.port, "TCP port to listen on (0 = any free port)");
   visit("server", "max_connections", s.max_connections,
         "Connections at once; more are closed right after accept");
+  visit("server", "max_connections_per_identity", s.max_connections_per_identity,
+        "Open connections of one identity at once (0 = no limit); more are refused");
   visit("server", "allowed_identities", s.allowed_identities,
         "Client certificate CNs admitted (none = every certificate of the federation CA)");
   visit("server", "handshake_timeout_seconds", s.handshake_timeout_seconds,
@@ -98,10 +100,15 @@ void for_each_field(Options& o, Visitor&& visit) {
   visit("aggregation", "server_beta2", a.server_beta2, "Server Adam beta2, in [0, 1)");
   visit("aggregation", "server_epsilon", a.server_epsilon,
         "Server Adam epsilon (added to the root of the second moment)");
+  visit("aggregation", "norm_bound", a.norm_bound,
+        "Bound on each delta's L2 norm: adaptive (norm_bound_factor x the median of the last "
+        "such round), fixed (max_delta_norm) or none");
+  visit("aggregation", "norm_bound_factor", a.norm_bound_factor,
+        "The adaptive bound's multiple of the median norm (>= 1)");
   visit("aggregation", "max_delta_norm", a.max_delta_norm,
-        "Bound on a delta's L2 norm (0 = no bound)");
+        "The bound under norm_bound = fixed (0 otherwise)");
   visit("aggregation", "norm_policy", a.norm_policy,
-        "A delta over the bound: reject it, or clip it to the bound");
+        "A delta over the bound: clip it to the bound, or reject it");
   visit("aggregation", "min_samples", a.min_samples,
         "Updates reporting fewer samples are rejected");
   visit("aggregation", "max_samples", a.max_samples, "Updates reporting more samples are rejected");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "coordinator/options.h"
+#include "protocol/connection.h"
 
 #include <boost/asio/io_context.hpp>
 
@@ -29,8 +30,13 @@ class Coordinator {
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  /// Binds the listening socket (throws TransportError if it cannot) and starts serving.
+  /// Reads the TLS credentials, binds the listening socket (throws TransportError if it cannot)
+  /// and starts serving.
   void start();
+  /// Serves one authenticated connection, as if the server had accepted it: the TLS server hands
+  /// each of its connections here, and tests and fuzzers hand in their own Connection
+  /// implementations (their peer_identity() is the site's identity). Works without start().
+  void adopt(std::shared_ptr<protocol::Connection> connection);
   /// Stops serving: closes every session with a Goodbye, stops accepting, cancels timers. The
   /// running round, if any, stays 'running' in the database and is aborted by the next start.
   /// Thread-safe; idempotent.

@@ -137,18 +137,23 @@ void validate_aggregation(const AggregationOptions& a) {
   check(a.server_beta2 >= 0 && a.server_beta2 < 1,
         "aggregation.server_beta2 is {}: it must be in [0, 1)", a.server_beta2);
   check_positive(a.server_epsilon, "aggregation.server_epsilon");
+  check_one_of(a.norm_bound, "aggregation.norm_bound", {"adaptive", "fixed", "none"});
+  check(std::isfinite(a.norm_bound_factor) && a.norm_bound_factor >= 1,
+        "aggregation.norm_bound_factor is {}: it must be a finite number >= 1 (a smaller factor "
+        "would clip the median update)",
+        a.norm_bound_factor);
   check(std::isfinite(a.max_delta_norm) && a.max_delta_norm >= 0,
-        "aggregation.max_delta_norm is {}: it must be a finite number >= 0 (0 = no bound)",
-        a.max_delta_norm);
+        "aggregation.max_delta_norm is {}: it must be a finite number >= 0", a.max_delta_norm);
+  check(a.norm_bound != "fixed" || a.max_delta_norm > 0,
+        "aggregation.norm_bound is \"fixed\" but aggregation.max_delta_norm is 0: set the bound");
+  check(a.norm_bound == "fixed" || a.max_delta_norm == 0,
+        "aggregation.max_delta_norm is {} but aggregation.norm_bound is \"{}\": set norm_bound "
+        "= \"fixed\" to use a fixed bound",
+        a.max_delta_norm, a.norm_bound);
   check_one_of(a.norm_policy, "aggregation.norm_policy", {"reject", "clip"});
-  check(a.norm_policy != "clip" || a.max_delta_norm > 0,
-        "aggregation.norm_policy is \"clip\" but aggregation.max_delta_norm is 0 (no bound): "
-        "set the bound to clip to");
   check(a.min_samples >= 1, "aggregation.min_samples is 0: it must be at least 1");
-  // The database stores sample counts as signed 64-bit integers.
-  constexpr auto kMaxStored = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  check(a.max_samples <= kMaxStored, "aggregation.max_samples is {}: it must be at most {}",
-        a.max_samples, kMaxStored);
+  check(a.max_samples <= kMaxSampleCount, "aggregation.max_samples is {}: it must be at most {}",
+        a.max_samples, kMaxSampleCount);
   check(a.min_samples <= a.max_samples,
         "aggregation.min_samples is {} but aggregation.max_samples is {}: every update would be "
         "rejected",

@@ -23,9 +23,14 @@ struct ServerOptions {
   uint16_t port = 7443;
   /// Connections at once (handshaking or open); more are closed right after accept.
   size_t max_connections = 64;
+  /// Open connections of one identity at once (0 = no limit); more are refused with BUSY, so one
+  /// certificate cannot hold every slot. Two lets a site reconnect while its old connection
+  /// is still closing.
+  size_t max_connections_per_identity = 2;
   /// Certificate CNs admitted; empty admits every certificate of the federation CA.
   std::vector<std::string> allowed_identities;
-  /// A connection must finish its TLS handshake and Hello within this.
+  /// A connection must finish its TLS handshake and say Hello within this; until its Hello it may
+  /// send nothing else (a heartbeat included) and no frame over 4 KiB.
   double handshake_timeout_seconds = 10;
   /// A connection that sends nothing (not even a heartbeat) for this long is closed.
   double idle_timeout_seconds = 60;
@@ -108,6 +113,10 @@ struct TrainingOptions {
   std::string networks = "both";
 };
 
+/// Largest sample count an update may report (2^40): a million updates' counts still sum within
+/// the signed 64-bit integers the database stores them in.
+inline constexpr uint64_t kMaxSampleCount = uint64_t{1} << 40;
+
 /// [aggregation]: how validated deltas become the next global model.
 struct AggregationOptions {
   /// "samples": weight = reported sample count capped at max_samples_per_update (0 = no cap);
@@ -127,11 +136,23 @@ struct AggregationOptions {
   double server_beta1 = 0.9;
   double server_beta2 = 0.99;
   double server_epsilon = 1e-8;
-  /// Bound on a delta's L2 norm over all federated tensors; 0 = no bound.
+  /// How the L2 norm of each update (over all federated tensors) is bounded, so one site cannot
+  /// move the model at will with a finite but enormous delta:
+  /// "adaptive" (the default): norm_bound_factor times the median norm, as aggregated, of the
+  /// accepted updates of the last committed round that trained the same networks; before there is
+  /// one, norm_bound_factor times the norm of the global model. "fixed": max_delta_norm.
+  /// "none": no bound. Whatever the bound, a round whose new global model would not be finite
+  /// fails instead of committing.
+  std::string norm_bound = "adaptive";
+  /// The adaptive bound's multiple of the median norm; at least 1.
+  double norm_bound_factor = 4.0;
+  /// The bound under norm_bound = "fixed"; must be 0 otherwise.
   double max_delta_norm = 0;
-  /// What to do with a delta over the bound: "reject" or "clip" (scale it down to the bound).
-  std::string norm_policy = "reject";
+  /// What to do with a delta over the bound: "clip" it (scale it down to the bound) or "reject" it.
+  std::string norm_policy = "clip";
   /// Reported sample counts outside [min_samples, max_samples] are rejected (SAMPLE_COUNT).
+  /// max_samples is at most 2^40, so a million updates' counts still sum within the database's
+  /// signed 64-bit integers.
   uint64_t min_samples = 1;
   uint64_t max_samples = 100'000'000;
 };

@@ -76,12 +76,79 @@ std::vector<std::string> RoundRoster::identities() const {
   return names;
 }
 
-NormVerdict check_delta_norm(double norm, const AggregationOptions& options) {
+bool RoundRoster::issued(const std::string& identity, const std::string& nonce) const {
+  const auto found = nonces_.find(identity);
+  return found != nonces_.end() && found->second == nonce;
+}
+
+std::vector<std::string> RoundRoster::uploading() const {
+  std::vector<std::string> names;
+  for (const auto& [identity, state] : clients_) {
+    if (state == State::kUploading) names.push_back(identity);
+  }
+  return names;
+}
+
+bool RoundRoster::is_uploading(const std::string& identity) const {
+  const auto found = clients_.find(identity);
+  return found != clients_.end() && found->second == State::kUploading;
+}
+
+NormVerdict check_delta_norm(double norm, std::optional<double> bound,
+                             const AggregationOptions& options) {
   check(std::isfinite(norm), wire::STATUS_NON_FINITE, "delta norm is not finite");
-  if (options.max_delta_norm <= 0 || norm <= options.max_delta_norm) return {};
+  if (!bound || norm <= *bound) return {};
   check(options.norm_policy == "clip", wire::STATUS_NORM_BOUND,
-        "delta L2 norm {:.6g} exceeds the bound {:.6g}", norm, options.max_delta_norm);
-  return {true, options.max_delta_norm / norm};
+        "delta L2 norm {:.6g} exceeds the bound {:.6g}", norm, *bound);
+  return {true, *bound / norm};
+}
+
+const std::vector<MetricRange>& known_metrics() {
+  static const std::vector<MetricRange> ranges = {
+      {"generator_loss", -1e9, 1e9}, {"discriminator_loss", -1e9, 1e9},
+      {"train_seconds", 0, 1e7},     {"download_seconds", 0, 1e7},
+      {"delta_seconds", 0, 1e7},     {"samples_per_second", 0, 1e12},
+  };
+  return ranges;
+}
+
+void check_update_fields(const wire::UpdateHeader& header) {
+  check(header.nonce().size() <= kMaxNonceBytes, wire::STATUS_MALFORMED,
+        "an update's nonce is at most {} bytes, this one {}", kMaxNonceBytes,
+        header.nonce().size());
+  const auto& metrics = header.metrics();
+  check(metrics.size() <= static_cast<size_t>(kMaxMetrics), wire::STATUS_MALFORMED,
+        "an update reports at most {} metrics, this one {}", kMaxMetrics, metrics.size());
+  for (const auto& [key, value] : metrics) {
+    bool plain = !key.empty() && key.size() <= kMaxMetricNameBytes;
+    for (const char c : key) plain &= std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    check(plain, wire::STATUS_MALFORMED, "metric names are 1-{} letters, digits or '_'",
+          kMaxMetricNameBytes);
+    check(std::isfinite(value), wire::STATUS_NON_FINITE, "metric '{}' is not finite", key);
+    double min = -kMaxMetricMagnitude;
+    double max = kMaxMetricMagnitude;
+    for (const MetricRange& range : known_metrics()) {
+      if (key == range.name) {
+        min = range.min;
+        max = range.max;
+      }
+    }
+    check(value >= min && value <= max, wire::STATUS_OUT_OF_RANGE,
+          "metric '{}' is {:.9g}, outside [{:g}, {:g}]", key, value, min, max);
+  }
+}
+
+void check_hello(const wire::Hello& hello, uint64_t max_samples, wire::Codec codec) {
+  check(hello.num_samples() <= max_samples, wire::STATUS_SAMPLE_COUNT,
+        "Hello reports {} samples; this federation admits at most {} per site", hello.num_samples(),
+        max_samples);
+  check(hello.codecs_size() <= 16, wire::STATUS_MALFORMED, "Hello lists {} codecs, at most 16",
+        hello.codecs_size());
+  bool speaks_codec = false;
+  for (const int c : hello.codecs()) speaks_codec |= c == codec;
+  check(speaks_codec, wire::STATUS_MALFORMED,
+        "this federation sends models as {}, which the client does not list",
+        wire::Codec_Name(codec));
 }
 
 }  // namespace fedgan::coordinator

@@ -2,6 +2,7 @@
 
 #include "coordinator/options.h"
 #include "protocol/error.h"
+#include "protocol/fedgan.pb.h"
 
 #include <cstdint>
 #include <map>
@@ -38,6 +39,13 @@ class RoundRoster {
   void finish(const std::string& identity, bool accepted);
   /// Marks a selected client gone (disconnected) before it finished.
   void drop(const std::string& identity);
+  /// Whether `identity` was sent a task of this attempt with `nonce`: a late upload carrying it
+  /// belongs to this attempt.
+  bool issued(const std::string& identity, const std::string& nonce) const;
+  /// Clients whose admitted upload has not finished.
+  std::vector<std::string> uploading() const;
+  /// Whether `identity`'s upload is admitted and not finished.
+  bool is_uploading(const std::string& identity) const;
 
   size_t accepted() const;
   /// Selected clients that are still connected and have not finished an upload.
@@ -62,8 +70,40 @@ struct NormVerdict {
   double scale = 1.0;
 };
 
-/// Applies aggregation.max_delta_norm: no bound, within the bound, clipped ("clip") or refused
-/// ("reject": ProtocolError NORM_BOUND with both norms in the message).
-NormVerdict check_delta_norm(double norm, const AggregationOptions& options);
+/// Judges a delta of L2 norm `norm` against the round's `bound` (nullopt: none) under
+/// aggregation.norm_policy: within the bound, clipped ("clip") or refused ("reject": ProtocolError
+/// NORM_BOUND with both norms in the message). A non-finite norm is NON_FINITE.
+NormVerdict check_delta_norm(double norm, std::optional<double> bound,
+                             const AggregationOptions& options);
+
+/// Largest magnitude of any metric a site reports. Metrics are summed over a round's updates and
+/// stored as JSON; with this bound no sum of them can overflow a double.
+inline constexpr double kMaxMetricMagnitude = 1e12;
+/// Most metrics one update may report, and the longest name.
+inline constexpr int kMaxMetrics = 32;
+inline constexpr size_t kMaxMetricNameBytes = 64;
+
+/// The documented range of a metric the coordinator reads.
+struct MetricRange {
+  const char* name;
+  double min;
+  double max;
+};
+/// The metrics the coordinator reads, with their ranges (docs/architecture.md lists them):
+/// losses within +-1e9, durations in [0, 1e7] seconds, throughput in [0, 1e12] samples/s.
+const std::vector<MetricRange>& known_metrics();
+
+/// Longest nonce an UpdateHeader may carry (the coordinator issues 16 bytes); Acks echo it.
+inline constexpr size_t kMaxNonceBytes = 64;
+
+/// The admission rule of an update's own fields, checked where they enter, before the roster's:
+/// a nonce of at most kMaxNonceBytes (MALFORMED); at most kMaxMetrics metrics, named with 1-64
+/// letters, digits or '_' (MALFORMED), finite (NON_FINITE), every value within
+/// +-kMaxMetricMagnitude and a known metric within its range (OUT_OF_RANGE).
+void check_update_fields(const wire::UpdateHeader& header);
+
+/// The admission rule of a Hello: a sample count of at most `max_samples` (SAMPLE_COUNT), at most
+/// 16 codecs, one of them the federation's `codec` (MALFORMED).
+void check_hello(const wire::Hello& hello, uint64_t max_samples, wire::Codec codec);
 
 }  // namespace fedgan::coordinator

@@ -19,7 +19,7 @@ readonly PACKAGES=(
   libtorch-dev python3-torch "$BLAS_PACKAGE"
   libboost-dev libssl-dev libprotobuf-dev protobuf-compiler
   libsqlite3-dev sqlite3
-  libfmt-dev libspdlog-dev libcli11-dev libgtest-dev libtomlplusplus-dev
+  libfmt-dev libspdlog-dev libcli11-dev libgtest-dev libtomlplusplus-dev nlohmann-json3-dev
   openssl
   libpng-dev zlib1g-dev
   dataset-fashion-mnist

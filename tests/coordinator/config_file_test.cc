@@ -137,8 +137,9 @@ weighting = "uniform"
 max_samples_per_update = 5000
 server_lr = 0.5
 server_lr_decay = "linear"
+norm_bound = "fixed"
 max_delta_norm = 25.0
-norm_policy = "clip"
+norm_policy = "reject"
 min_samples = 10
 max_samples = 60000
 
@@ -200,8 +201,9 @@ TEST(ConfigFile, LoadsEveryField) {
   EXPECT_EQ(o.aggregation.max_samples_per_update, 5000u);
   EXPECT_EQ(o.aggregation.server_lr, 0.5);
   EXPECT_EQ(o.aggregation.server_lr_decay, "linear");
+  EXPECT_EQ(o.aggregation.norm_bound, "fixed");
   EXPECT_EQ(o.aggregation.max_delta_norm, 25.0);
-  EXPECT_EQ(o.aggregation.norm_policy, "clip");
+  EXPECT_EQ(o.aggregation.norm_policy, "reject");
   EXPECT_EQ(o.aggregation.min_samples, 10u);
   EXPECT_EQ(o.aggregation.max_samples, 60000u);
   EXPECT_EQ(o.storage.database, "/var/lib/fedgan/fedgan.db");
@@ -232,7 +234,7 @@ TEST(ConfigFile, TheDocumentedFileHasEveryKeyAtItsDefault) {
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty() && line[0] != '#' && line[0] != '[') ++keys;
   }
-  EXPECT_EQ(keys, 61u);
+  EXPECT_EQ(keys, 64u);
 
   ScratchDir dir;
   const CoordinatorOptions documented = load_config_file(write_file(dir / "doc.toml", toml));
@@ -473,7 +475,7 @@ TEST(ConfigJson, IsValidJsonWithEveryValue) {
   EXPECT_EQ(value("sorted(d)"),
             "['aggregation', 'evaluation', 'model', 'rounds', 'server', 'storage', 'tls', "
             "'training']");
-  EXPECT_EQ(value("sum(len(s) for s in d.values())"), "61");  // every field
+  EXPECT_EQ(value("sum(len(s) for s in d.values())"), "64");  // every field
   EXPECT_EQ(value("d[\"server\"][\"port\"], d[\"rounds\"][\"fraction\"]"), "(9443, 0.5)");
   EXPECT_EQ(value("d[\"rounds\"][\"deadline_seconds\"]"), "120.0");  // doubles stay floats
   EXPECT_EQ(value("d[\"training\"][\"lr_generator\"] == 1e-4"), "True");

@@ -114,6 +114,9 @@ TEST(Options, EnumerationsListTheirValues) {
   EXPECT_REFUSED([](auto& o) { o.training.loss = "wgan"; }, R"("ns", "hinge", "wgan-gp")");
   EXPECT_REFUSED([](auto& o) { o.aggregation.weighting = "equal"; }, "aggregation.weighting");
   EXPECT_REFUSED([](auto& o) { o.aggregation.norm_policy = "drop"; }, "aggregation.norm_policy");
+  EXPECT_REFUSED(
+      [](auto& o) { o.aggregation.norm_bound = "median"; },
+      R"(aggregation.norm_bound is "median": it must be one of "adaptive", "fixed", "none")");
   EXPECT_REFUSED([](auto& o) { o.evaluation.dataset = "mnist"; }, "evaluation.dataset");
   EXPECT_REFUSED([](auto& o) { o.aggregation.server_lr_decay = "cosine"; },
                  R"(aggregation.server_lr_decay is "cosine": it must be one of "none", "linear")");
@@ -145,13 +148,19 @@ TEST(Options, TrainingAndAggregationNumbersAreChecked) {
   EXPECT_REFUSED(
       [](auto& o) { o.aggregation.max_delta_norm = std::numeric_limits<double>::infinity(); },
       "aggregation.max_delta_norm is inf");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_policy = "clip"; },
-                 "aggregation.norm_policy is \"clip\" but aggregation.max_delta_norm is 0");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_bound = "fixed"; },
+                 "aggregation.norm_bound is \"fixed\" but aggregation.max_delta_norm is 0");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.max_delta_norm = 10; },
+                 "aggregation.max_delta_norm is 10 but aggregation.norm_bound is \"adaptive\"");
   EXPECT_EQ(error_after([](auto& o) {
-              o.aggregation.norm_policy = "clip";
+              o.aggregation.norm_bound = "fixed";
               o.aggregation.max_delta_norm = 10;
             }),
             "");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_bound_factor = 0.5; },
+                 "aggregation.norm_bound_factor is 0.5");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.max_samples = (uint64_t{1} << 40) + 1; },
+                 "aggregation.max_samples is 1099511627777: it must be at most 1099511627776");
   EXPECT_REFUSED(
       [](auto& o) {
         o.aggregation.min_samples = 100;

@@ -101,7 +101,11 @@ INSTANTIATE_TEST_SUITE_P(
                       [](Upload& u) {
                         for (auto& tensor : u.delta) std::fill(tensor.begin(), tensor.end(), 1.0f);
                       },
-                      [](CoordinatorOptions& o) { o.aggregation.max_delta_norm = 50.0; }},
+                      [](CoordinatorOptions& o) {
+                        o.aggregation.norm_bound = "fixed";
+                        o.aggregation.max_delta_norm = 50.0;
+                        o.aggregation.norm_policy = "reject";
+                      }},
         RejectionCase{"zero_samples", wire::STATUS_SAMPLE_COUNT,
                       [](Upload& u) { u.num_samples = 0; }},
         RejectionCase{"too_many_samples", wire::STATUS_SAMPLE_COUNT,
@@ -158,6 +162,7 @@ TEST(Coordinator, UnselectedClientIsRefused) {
 TEST(Coordinator, ClipPolicyScalesAnOversizedDeltaToTheBound) {
   TempDir dir;
   auto options = test_options(dir.path());
+  options.aggregation.norm_bound = "fixed";
   options.aggregation.max_delta_norm = 2.0;
   options.aggregation.norm_policy = "clip";
   RunningCoordinator coordinator(options);

@@ -71,6 +71,10 @@ std::vector<storage::Round> rounds_of(const CoordinatorOptions& options) {
   return history.rounds(options.storage.run_id);
 }
 
+nlohmann::json metrics_of(const storage::Round& round) {
+  return nlohmann::json::parse(round.metrics_json.value_or("{}"));
+}
+
 std::vector<storage::Update> updates_of(const CoordinatorOptions& options, int64_t round_id) {
   auto db = storage::open_database(options.storage.database.string(), {5000, true});
   storage::History history(db);

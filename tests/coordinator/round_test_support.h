@@ -7,6 +7,8 @@
 #include "storage/records.h"
 #include "tests/coordinator/fake_client.h"
 
+#include <nlohmann/json.hpp>
+
 #include <array>
 #include <filesystem>
 #include <memory>
@@ -56,6 +58,8 @@ struct ThreeClients {
 };
 
 std::vector<storage::Round> rounds_of(const CoordinatorOptions& options);
+/// A committed round's `metrics` JSON, parsed (an empty object when it has none).
+nlohmann::json metrics_of(const storage::Round& round);
 std::vector<storage::Update> updates_of(const CoordinatorOptions& options, int64_t round_id);
 
 /// The federated tensors of a committed round's checkpoint, in manifest order.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace fedgan::coordinator {
 namespace {
 
@@ -82,19 +84,26 @@ TEST(RoundRoster, CountsAcceptedAndOutstandingClients) {
 
 TEST(DeltaNorm, NoBoundWithinBoundClipOrReject) {
   AggregationOptions options;
-  EXPECT_TRUE(check_delta_norm(1e9, options).accept);
-  options.max_delta_norm = 2.0;
-  EXPECT_DOUBLE_EQ(check_delta_norm(1.5, options).scale, 1.0);
+  options.norm_policy = "reject";
+  EXPECT_TRUE(check_delta_norm(1e9, std::nullopt, options).accept);
+  EXPECT_DOUBLE_EQ(check_delta_norm(1.5, 2.0, options).scale, 1.0);
   try {
-    check_delta_norm(4.0, options);
+    check_delta_norm(4.0, 2.0, options);
     FAIL() << "a delta over the bound was not refused";
   } catch (const protocol::ProtocolError& e) {
     EXPECT_EQ(e.code(), wire::STATUS_NORM_BOUND);
+    EXPECT_STREQ(e.what(), "delta L2 norm 4 exceeds the bound 2");
   }
   options.norm_policy = "clip";
-  const auto verdict = check_delta_norm(4.0, options);
+  const auto verdict = check_delta_norm(4.0, 2.0, options);
   EXPECT_TRUE(verdict.accept);
   EXPECT_DOUBLE_EQ(verdict.scale, 0.5);
+  try {
+    check_delta_norm(std::numeric_limits<double>::infinity(), std::nullopt, options);
+    FAIL() << "a non-finite norm was not refused";
+  } catch (const protocol::ProtocolError& e) {
+    EXPECT_EQ(e.code(), wire::STATUS_NON_FINITE);
+  }
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ TestPki::TestPki() {
     save(name, credentials);
     return credentials;
   };
-  for (const char* site : {"site-1", "site-2", "site-3"}) client(ca, site);
+  for (const char* site : {"site-1", "site-2", "site-3", "site-4", "site-5"}) client(ca, site);
   client(other_ca, "intruder");
   const auto revoked = client(ca, "site-revoked");
   pki::write_pem_file(crl(), pki::create_crl(ca, {revoked.certificate_pem}));

@@ -57,7 +57,7 @@ class Mailbox {
 
 /// Certificates for every case the tests need, written under a fresh temporary directory:
 /// the federation CA; "coordinator" (SAN localhost, 127.0.0.1, ::1); "coordinator-by-name"
-/// (SAN localhost only); clients site-1, site-2, site-3; "site-old" (expired); "site-revoked"
+/// (SAN localhost only); clients site-1 to site-5; "site-old" (expired); "site-revoked"
 /// (listed in crl.pem); and "intruder", a client of another CA ("other-ca").
 class TestPki {
  public:

@@ -1,0 +1,232 @@
+// The upload half of Coordinator::Impl (coordinator_impl.h): admitting an UpdateHeader, judging a
+// received delta, and the one `updates` row every admitted upload ends in. The rule this file
+// keeps: nothing of an update reaches the aggregate or the round's counts before its row is
+// written, and every refusal is filed under the attempt the upload was for.
+
+#include "coordinator/coordinator_impl.h"
+
+#include "aggregation/delta.h"
+#include "storage/error.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace fedgan::coordinator {
+
+using protocol::ProtocolError;
+
+namespace {
+
+std::optional<double> metric(const wire::UpdateHeader& header, const std::string& key) {
+  const auto found = header.metrics().find(key);
+  if (found == header.metrics().end()) return std::nullopt;
+  return found->second;
+}
+
+}  // namespace
+
+Admission Coordinator::Impl::on_update_header(ClientSession& session,
+                                              const wire::UpdateHeader& header) {
+  std::lock_guard lock(mutex_);
+  const std::string& identity = session.identity();
+  try {
+    protocol::check(round_.has_value() && !stopped_, wire::STATUS_WRONG_ROUND,
+                    "update for round {} refused: no round is running", header.round());
+    PhaseTimer timer(round_->phases.validation);
+    check_update_fields(header);
+    round_->roster.admit(identity, header);
+  } catch (const ProtocolError& refused) {
+    record_header_refusal(identity, header, refused);
+    throw;
+  }
+  return {std::make_unique<DeltaBuffer>(model_), round_->generation};
+}
+
+wire::Status Coordinator::Impl::on_update_received(ClientSession& session, uint64_t attempt,
+                                                   ReceivedUpdate update) {
+  std::lock_guard lock(mutex_);
+  if (!round_ || round_->generation != attempt) {
+    // Its attempt ended while it was on its way, and end_uploads_in_flight recorded it then.
+    return make_status(wire::STATUS_WRONG_ROUND,
+                       fmt::format("the attempt at round {} this upload was admitted to ended "
+                                   "before it completed",
+                                   update.header.round()));
+  }
+  UploadFacts facts;
+  facts.round_id = running_attempt_id();
+  facts.identity = session.identity();
+  facts.header = &update.header;
+  facts.bytes = update.bytes;
+  facts.upload_seconds = update.upload_seconds;
+  facts.norm_bound = round_->norm_bound;
+  const auto& layout = model_.layout();
+  auto& phases = round_->phases;
+  std::optional<PhaseTimer> validation(phases.validation);
+  const double norm = aggregation::l2_norm(layout, update.delta->views());
+  facts.delta_norm = norm;
+  NormVerdict verdict;
+  try {
+    verdict = check_delta_norm(norm, round_->norm_bound, options_.aggregation);
+  } catch (const ProtocolError& error) {
+    validation.reset();
+    return refuse_received(facts, error);
+  }
+  if (verdict.scale != 1.0) {
+    aggregation::clip_to_norm(layout, update.delta->mutable_views(), *round_->norm_bound);
+  }
+  validation.reset();
+  // The row first: an update the history does not show never reaches the aggregate.
+  try {
+    PhaseTimer timer(phases.database);
+    store_.record_update(accepted_update(facts));
+  } catch (const storage::StorageError& error) {
+    fmt::print(stderr, "the accepted update of {} could not be recorded: {}\n", facts.identity,
+               error.what());
+    round_->roster.finish(facts.identity, false);
+    evaluate_round(false);
+    return make_status(wire::STATUS_INTERNAL, "the update could not be recorded");
+  }
+  {
+    // Cannot throw: the buffer has the model's layout and admission bounded the sample count.
+    PhaseTimer timer(phases.aggregation);
+    round_->fedavg.add(update.delta->views(), update.header.num_samples());
+  }
+  round_->roster.finish(facts.identity, true);
+  round_->aggregated_norms.push_back(verdict.scale != 1.0 ? *round_->norm_bound : norm);
+  round_->slowest_training =
+      std::max(round_->slowest_training, metric(update.header, "train_seconds").value_or(0.0));
+  round_->bytes_received += update.bytes;
+  for (const char* key : {"generator_loss", "discriminator_loss"}) {
+    if (const auto value = metric(update.header, key)) {
+      round_->loss_sums[key] += *value;
+      ++round_->loss_counts[key];
+    }
+  }
+  const std::string message =
+      verdict.scale != 1.0
+          ? fmt::format("accepted, clipped from norm {:.6g} to {:.6g}", norm, *round_->norm_bound)
+          : "accepted";
+  evaluate_round(false);
+  return make_status(wire::STATUS_OK, message);
+}
+
+void Coordinator::Impl::on_transfer_refused(ClientSession& session, uint64_t attempt,
+                                            const wire::UpdateHeader& header,
+                                            const ProtocolError& error, uint64_t bytes) {
+  std::lock_guard lock(mutex_);
+  // An upload of an attempt that already ended was recorded when it ended.
+  if (!round_ || round_->generation != attempt) return;
+  UploadFacts facts;
+  facts.round_id = running_attempt_id();
+  facts.identity = session.identity();
+  facts.header = &header;
+  facts.bytes = bytes;
+  refuse_received(facts, error);
+}
+
+void Coordinator::Impl::on_session_closed(ClientSession& session,
+                                          const protocol::TransportError& reason) {
+  std::lock_guard lock(mutex_);
+  const std::string& identity = session.identity();
+  const auto found = sessions_.find(identity);
+  if (found == sessions_.end() || found->second.get() != &session) return;  // replaced or ungreeted
+  sessions_.erase(found);
+  if (stopped_) return;
+  log(storage::EventLevel::kInfo, "client_disconnected", reason.what(), identity);
+  if (!round_) return;
+  if (round_->roster.is_uploading(identity)) {
+    // The transport's own verdicts (a broken frame, a deadline) name the cause; anything else (the
+    // peer went away, said Goodbye) is an upload left incomplete.
+    const bool ours = reason.kind() == protocol::TransportErrorKind::kProtocol ||
+                      reason.kind() == protocol::TransportErrorKind::kTimeout;
+    const auto code =
+        ours && reason.status() != wire::STATUS_OK ? reason.status() : wire::STATUS_INCOMPLETE;
+    UploadFacts facts;
+    facts.round_id = running_attempt_id();
+    facts.identity = identity;
+    facts.bytes = session.upload_bytes();
+    record_refusal(facts, ProtocolError(code, fmt::format("the connection ended during the upload: "
+                                                          "{}",
+                                                          reason.what())));
+  }
+  round_->roster.drop(identity);
+  evaluate_round(false);
+}
+
+// Records a refused upload of the running attempt and ends the client's part in it.
+wire::Status Coordinator::Impl::refuse_received(const UploadFacts& facts,
+                                                const ProtocolError& error) {
+  record_refusal(facts, error);
+  round_->roster.finish(facts.identity, false);
+  evaluate_round(false);
+  return make_status(error.code(), error.what());
+}
+
+// A header refused at admission is filed under the attempt whose task carried its nonce (a late
+// upload of an attempt that ended), else under the running attempt, else logged as an event.
+void Coordinator::Impl::record_header_refusal(const std::string& identity,
+                                              const wire::UpdateHeader& header,
+                                              const ProtocolError& error) {
+  UploadFacts facts;
+  facts.identity = identity;
+  facts.header = &header;
+  if (const auto attempt = attempt_that_issued(identity, header.nonce())) {
+    facts.round_id = *attempt;
+  } else if (round_) {
+    settle_pending_commit();
+    facts.round_id = running_attempt_id();
+  } else {
+    return log(storage::EventLevel::kWarning, "update_rejected",
+               fmt::format("{}: {}", reason_name(error.code()), error.what()), identity);
+  }
+  record_refusal(facts, error);
+}
+
+void Coordinator::Impl::record_refusal(const UploadFacts& facts, const ProtocolError& error) {
+  const storage::Update update = refused_update(facts, error);
+  {
+    std::optional<PhaseTimer> timer;
+    if (round_) timer.emplace(round_->phases.database);
+    store_.record_update(update);
+  }
+  fmt::print("update of {} rejected: {} ({})\n", facts.identity, update.reject_reason,
+             storage::bounded_text(update.reject_message, 300));
+  std::fflush(stdout);
+}
+
+// Every upload of the running attempt still being received when it ends gets its row now, and its
+// session stops decoding it: the buffer is freed, the rest of its chunks discarded.
+void Coordinator::Impl::end_uploads_in_flight(wire::StatusCode code, const std::string& why) {
+  for (const std::string& identity : round_->roster.uploading()) {
+    UploadFacts facts;
+    facts.round_id = running_attempt_id();
+    facts.identity = identity;
+    const ProtocolError error(code, why);
+    record_refusal(facts, error);
+    round_->roster.finish(identity, false);
+    if (const auto session = sessions_.find(identity); session != sessions_.end()) {
+      session->second->abandon_upload(round_->generation, make_status(code, why));
+    }
+  }
+}
+
+// The running attempt's round_id, once it is in the database: recording against it first waits
+// for the previous round's commit, so the history reads round after round.
+int64_t Coordinator::Impl::running_attempt_id() {
+  settle_pending_commit();
+  return round_->attempt.round_id;
+}
+
+// The running or a recently ended attempt whose task gave `identity` this nonce.
+std::optional<int64_t> Coordinator::Impl::attempt_that_issued(const std::string& identity,
+                                                              const std::string& nonce) {
+  if (round_ && round_->roster.issued(identity, nonce)) return running_attempt_id();
+  for (const EndedAttempt& ended : ended_) {
+    if (ended.roster.issued(identity, nonce)) return ended.round_id;
+  }
+  return std::nullopt;
+}
+
+}  // namespace fedgan::coordinator
