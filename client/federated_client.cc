@@ -41,6 +41,13 @@ protocol::ConnectionOptions connection_options(const ConnectOptions& c) {
                                                    c.heartbeat_interval_seconds);
 }
 
+// Whether `ack` answers the upload of `plan` at `stage`. A coordinator of protocol 1.1 or older
+// names nothing (ACK_STAGE_UNSPECIFIED): its Acks are taken in order, as they always were.
+bool answers(const wire::Ack& ack, const TaskPlan& plan, wire::AckStage stage) {
+  if (ack.stage() == wire::ACK_STAGE_UNSPECIFIED) return true;
+  return ack.stage() == stage && ack.round() == plan.round && ack.nonce() == plan.nonce;
+}
+
 bool run_finished(const TransportError& error) {
   return error.kind() == TransportErrorKind::kClosedByPeer && error.status() == wire::STATUS_OK &&
          std::string_view(error.what()).find("run finished") != std::string_view::npos;
@@ -194,7 +201,9 @@ bool FederatedClient::greet(protocol::Connection& connection) {
   }
   const auto deadline = Clock::now() + connection_options_.handshake_timeout;
   while (auto event = next_event(deadline)) {
-    if (event->kind == Event::Kind::kMessage && event->message.has_ack()) {
+    if (event->kind == Event::Kind::kMessage && event->message.has_ack() &&
+        (event->message.ack().stage() == wire::ACK_STAGE_WELCOME ||
+         event->message.ack().stage() == wire::ACK_STAGE_UNSPECIFIED)) {
       const auto& status = event->message.ack().status();
       if (status.code() == wire::STATUS_OK) return true;
       console_.print("the coordinator refused this site: {} ({})", status_name(status.code()),
@@ -373,8 +382,10 @@ FederatedClient::Next FederatedClient::download(
   }
 }
 
-FederatedClient::Next FederatedClient::await_ack(uint64_t round, const char* what,
+FederatedClient::Next FederatedClient::await_ack(const TaskPlan& plan, wire::AckStage stage,
                                                  std::optional<wire::Status>& status) {
+  const uint64_t round = plan.round;
+  const char* what = stage == wire::ACK_STAGE_ADMISSION ? "admission" : "upload";
   status.reset();
   while (true) {
     const auto event = next_event(std::nullopt);
@@ -390,6 +401,7 @@ FederatedClient::Next FederatedClient::await_ack(uint64_t round, const char* wha
       return Next::kContinue;
     }
     if (event->message.has_ack()) {
+      if (!answers(event->message.ack(), plan, stage)) continue;  // late, for an earlier upload
       status = event->message.ack().status();
       return Next::kContinue;
     }
@@ -420,7 +432,7 @@ FederatedClient::Next FederatedClient::upload(
   } catch (const TransportError&) {
     return Next::kContinue;  // the connection has ended; its close event ends the session
   }
-  Next next = await_ack(round, "admission", status);
+  Next next = await_ack(plan, wire::ACK_STAGE_ADMISSION, status);
   if (next == Next::kEnd || !status) return next;
   const bool admitted = status->code() == wire::STATUS_OK;
   if (admitted) {
@@ -428,7 +440,7 @@ FederatedClient::Next FederatedClient::upload(
     // The io thread streams the delta: the state is written meanwhile and while the coordinator
     // aggregates, rather than between its verdict and the next task's model.
     save_state(round);
-    next = await_ack(round, "upload", status);
+    next = await_ack(plan, wire::ACK_STAGE_VERDICT, status);
     if (next == Next::kEnd || !status) return next;
   }
   const bool accepted = status->code() == wire::STATUS_OK;

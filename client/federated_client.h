@@ -89,7 +89,7 @@ class FederatedClient {
   void save_state(uint64_t round);
   Next upload(const std::shared_ptr<protocol::Connection>& connection, const TaskPlan& plan,
               const RoundReport& report);
-  Next await_ack(uint64_t round, const char* what, std::optional<wire::Status>& status);
+  Next await_ack(const TaskPlan& plan, wire::AckStage stage, std::optional<wire::Status>& status);
   std::optional<Event> next_event(std::optional<std::chrono::steady_clock::time_point> deadline);
   Next end_by(const Event& event);
   bool interrupted();

@@ -248,6 +248,36 @@ TEST_F(FederatedClientTest, RejectedUpdatesAreLoggedWithTheirReason) {
       << log();
 }
 
+// Protocol 1.2: an Ack names the stage, round and nonce it answers. A late answer to an earlier
+// upload is not taken for the verdict on the current one.
+TEST_F(FederatedClientTest, IgnoresAcksThatAnswerAnotherUpload) {
+  const auto labelled = [](Endpoint& endpoint, wire::AckStage stage, uint64_t round,
+                           const std::string& nonce, wire::StatusCode code) {
+    wire::Envelope ack;
+    ack.mutable_ack()->mutable_status()->set_code(code);
+    ack.mutable_ack()->mutable_status()->set_message("labelled");
+    ack.mutable_ack()->set_stage(stage);
+    ack.mutable_ack()->set_round(round);
+    ack.mutable_ack()->set_nonce(nonce);
+    endpoint.connection->send(ack);
+  };
+  start_client();
+  Endpoint coordinator = accept_client();
+  const auto manifest = send_task(coordinator, 1);
+  ASSERT_TRUE(await_header(coordinator));
+  // A verdict on some earlier upload arrives first: not an admission, not this upload's.
+  labelled(coordinator, wire::ACK_STAGE_VERDICT, 7, "nonce-7", wire::STATUS_WRONG_ROUND);
+  labelled(coordinator, wire::ACK_STAGE_ADMISSION, 1, "another-nonce", wire::STATUS_STALE_NONCE);
+  labelled(coordinator, wire::ACK_STAGE_ADMISSION, 1, "nonce-1", wire::STATUS_OK);
+  receive_delta(coordinator, manifest);
+  labelled(coordinator, wire::ACK_STAGE_ADMISSION, 1, "nonce-1", wire::STATUS_MALFORMED);
+  labelled(coordinator, wire::ACK_STAGE_VERDICT, 1, "nonce-1", wire::STATUS_OK);
+  finish_run(coordinator);
+  EXPECT_EQ(finish_client(), 0);
+  EXPECT_EQ(client_->stats().updates_accepted, 1);
+  EXPECT_EQ(client_->stats().updates_rejected, 0);
+}
+
 TEST_F(FederatedClientTest, ReconnectsWhenTheCoordinatorGoesAwayMidRound) {
   start_client();
   Endpoint first = accept_client();
