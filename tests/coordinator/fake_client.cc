@@ -12,24 +12,32 @@ namespace fedgan::coordinator::testing {
 using namespace std::chrono_literals;
 using protocol::testing::test_pki;
 
+std::shared_ptr<protocol::Connection> connect_test_site(
+    boost::asio::io_context& io, const protocol::TlsContext& tls, uint16_t port,
+    const protocol::ConnectionOptions& options, std::shared_ptr<Mailbox<wire::Envelope>> inbox,
+    std::shared_ptr<Mailbox<protocol::TransportError>> closed, const std::string& who) {
+  std::promise<std::shared_ptr<protocol::Connection>> connected;
+  protocol::async_connect(
+      io, tls, {"127.0.0.1", port, ""}, options,
+      [&connected, inbox, closed](std::shared_ptr<protocol::Connection> connection,
+                                  std::optional<protocol::TransportError> error) {
+        if (connection) {
+          connection->start([inbox](wire::Envelope& message) { inbox->push(message); },
+                            [closed](const protocol::TransportError& e) { closed->push(e); });
+        }
+        connected.set_value(connection);
+      });
+  auto connection = connected.get_future().get();
+  if (!connection) throw std::runtime_error(who + " could not connect");
+  return connection;
+}
+
 FakeClient::FakeClient(boost::asio::io_context& io, const std::string& identity, uint16_t port,
                        uint64_t num_samples)
     : tls_(std::make_shared<protocol::TlsContext>(
           protocol::TlsContext::client(test_pki().options(identity)))) {
-  std::promise<std::shared_ptr<protocol::Connection>> connected;
-  protocol::async_connect(io, *tls_, {"127.0.0.1", port, ""}, protocol::testing::fast_options(),
-                          [&connected, inbox = inbox_, closed = closed_, tls = tls_](
-                              std::shared_ptr<protocol::Connection> connection,
-                              std::optional<protocol::TransportError> error) {
-                            if (connection) {
-                              connection->start(
-                                  [inbox](wire::Envelope& message) { inbox->push(message); },
-                                  [closed](const protocol::TransportError& e) { closed->push(e); });
-                            }
-                            connected.set_value(connection);
-                          });
-  connection_ = connected.get_future().get();
-  if (!connection_) throw std::runtime_error("fake client " + identity + " could not connect");
+  connection_ = connect_test_site(io, *tls_, port, protocol::testing::fast_options(), inbox_,
+                                  closed_, "fake client " + identity);
   wire::Envelope hello;
   hello.mutable_hello()->set_num_samples(num_samples);
   hello.mutable_hello()->add_codecs(wire::CODEC_FP32);

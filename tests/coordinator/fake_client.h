@@ -18,6 +18,13 @@ namespace fedgan::coordinator::testing {
 namespace wire = protocol::wire;
 using protocol::testing::Mailbox;
 
+/// Connects to the coordinator on 127.0.0.1:`port` with `tls` and starts the connection, its
+/// messages going to `inbox` and its end to `closed`; throws naming `who` when it cannot.
+std::shared_ptr<protocol::Connection> connect_test_site(
+    boost::asio::io_context& io, const protocol::TlsContext& tls, uint16_t port,
+    const protocol::ConnectionOptions& options, std::shared_ptr<Mailbox<wire::Envelope>> inbox,
+    std::shared_ptr<Mailbox<protocol::TransportError>> closed, const std::string& who);
+
 /// A task and the model that came with it (every byte of it received and finite).
 struct ReceivedTask {
   wire::Task task;

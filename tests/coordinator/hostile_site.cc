@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <future>
-
 namespace fedgan::coordinator::testing {
 
 using namespace std::chrono_literals;
@@ -19,20 +17,8 @@ HostileSite::HostileSite(boost::asio::io_context& io, const std::string& identit
   auto options = protocol::testing::fast_options();
   options.heartbeat_interval = std::chrono::milliseconds(0);
   options.idle_timeout = 30s;
-  std::promise<std::shared_ptr<protocol::Connection>> connected;
-  protocol::async_connect(io, *tls_, {"127.0.0.1", port, ""}, options,
-                          [&connected, inbox = inbox_, closed = closed_, tls = tls_](
-                              std::shared_ptr<protocol::Connection> connection,
-                              std::optional<protocol::TransportError> error) {
-                            if (connection) {
-                              connection->start(
-                                  [inbox](wire::Envelope& message) { inbox->push(message); },
-                                  [closed](const protocol::TransportError& e) { closed->push(e); });
-                            }
-                            connected.set_value(connection);
-                          });
-  connection_ = connected.get_future().get();
-  if (!connection_) throw std::runtime_error("hostile site " + identity + " could not connect");
+  connection_ =
+      connect_test_site(io, *tls_, port, options, inbox_, closed_, "hostile site " + identity);
 }
 
 HostileSite::~HostileSite() {

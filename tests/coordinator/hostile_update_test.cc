@@ -102,6 +102,11 @@ struct HeaderCase {
   std::function<void(wire::UpdateHeader&)> tamper;
 };
 
+// ctest lists a case by its name, not its bytes.
+void PrintTo(const HeaderCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class HostileHeader : public ::testing::TestWithParam<HeaderCase> {};
 
 TEST_P(HostileHeader, IsRefusedAtAdmissionRecordedAndKeptOutOfTheAggregate) {
