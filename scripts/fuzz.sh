@@ -27,9 +27,10 @@ corpus="build-fuzz/corpus/$target"
 mkdir -p "$corpus"
 cd build-fuzz
 # The round target runs a coordinator per input (a model, a database, checkpoints): it needs more
-# memory and time per input than the decoder.
+# memory and time per input than the decoder, and its inputs are scripts of many actions, so
+# libFuzzer tries long ones from the start (-len_control=0) instead of growing them slowly.
 limits=(-rss_limit_mb=2048)
-[[ "$target" == round ]] && limits=(-rss_limit_mb=4096 -timeout=60 -max_len=4096)
+[[ "$target" == round ]] && limits=(-rss_limit_mb=4096 -timeout=60 -max_len=4096 -len_control=0)
 "./fedgan-fuzz-$target" -max_total_time="$seconds" -print_final_stats=1 "${limits[@]}" \
   "corpus/$target" 2>&1 | tee "fuzz-$target.log" | grep -E "^#[0-9]+ +(DONE|pulse)|stat::|ERROR" || true
 grep -q "stat::number_of_executed_units" "fuzz-$target.log" || { echo "fuzzer did not finish cleanly" >&2; exit 1; }
