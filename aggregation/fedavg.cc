@@ -150,10 +150,12 @@ double StreamingFedAvg::apply_to(const MutableViews& global,
     const size_t size = layout_.tensors[t].size;
     const size_t bad = first_non_finite_step(global[t], sum_.data() + offsets_[t], size,
                                              total_weight_, options_.server_lr);
-    check(bad == size,
-          "the step would make {}[{}] non-finite: {} + {} * {} is beyond the float range",
-          layout_.tensors[t].name, bad, global[t][bad], options_.server_lr,
-          sum_[offsets_[t] + bad] / total_weight_);
+    // Not check(): its arguments would read element `bad` even when it is one past the end.
+    if (bad == size) continue;
+    throw AggregationError(
+        fmt::format("the step would make {}[{}] non-finite: {} + {} * {} is beyond the float range",
+                    layout_.tensors[t].name, bad, global[t][bad], options_.server_lr,
+                    sum_[offsets_[t] + bad] / total_weight_));
   }
   double squares = 0.0;
   for (size_t t = 0; t < global.size(); ++t) {

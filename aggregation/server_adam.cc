@@ -141,9 +141,11 @@ double ServerAdam::step(const ConstViews& mean, const MutableViews& global,
                                                    v_.data() + offsets_[k], size,
                                                    scalars_after(options_, tensor_steps_[k]))
                            : first_non_finite_sum(global[k], mean[k], size);
-    check(bad == size,
-          "the step would make {}[{}] non-finite: the mean delta there is {}, the value {}",
-          layout_.tensors[k].name, bad, mean[k][bad], global[k][bad]);
+    // Not check(): its arguments would read element `bad` even when it is one past the end.
+    if (bad == size) continue;
+    throw AggregationError(fmt::format(
+        "the step would make {}[{}] non-finite: the mean delta there is {}, the value {}",
+        layout_.tensors[k].name, bad, mean[k][bad], global[k][bad]));
   }
   double squared = 0.0;
   for (size_t k = 0; k < layout_.num_tensors(); ++k) {

@@ -31,7 +31,10 @@ cd build-fuzz
 # libFuzzer tries long ones from the start (-len_control=0) instead of growing them slowly.
 limits=(-rss_limit_mb=2048)
 [[ "$target" == round ]] && limits=(-rss_limit_mb=4096 -timeout=60 -max_len=4096 -len_control=0)
+# Inputs kept in the repository (ones that once failed) seed the corpus.
+seeds=()
+[[ -d "../tests/fuzz/corpus/$target" ]] && seeds=("../tests/fuzz/corpus/$target")
 "./fedgan-fuzz-$target" -max_total_time="$seconds" -print_final_stats=1 "${limits[@]}" \
-  "corpus/$target" 2>&1 | tee "fuzz-$target.log" | grep -E "^#[0-9]+ +(DONE|pulse)|stat::|ERROR" || true
+  "corpus/$target" "${seeds[@]}" 2>&1 | tee "fuzz-$target.log" | grep -E "^#[0-9]+ +(DONE|pulse)|stat::|ERROR" || true
 grep -q "stat::number_of_executed_units" "fuzz-$target.log" || { echo "fuzzer did not finish cleanly" >&2; exit 1; }
 ! ls crash-* leak-* timeout-* >/dev/null 2>&1 || { echo "fuzzer found a failing input" >&2; exit 1; }

@@ -1,8 +1,9 @@
 // Runs a libFuzzer target without libFuzzer (any compiler, no instrumentation): each file named on
-// the command line, then random inputs until the time is up. It finds what random scripts find,
-// not what coverage guidance does (scripts/fuzz.sh runs the target under libFuzzer for that); the
-// test suite runs it for seconds as a check that the target and its invariants hold.
-//   usage: fedgan-fuzz-round-driver [--seconds N] [--seed S] [--max-len L] [FILE...]
+// the command line (or in a directory named there), then random inputs until the time is up. It
+// finds what random scripts find, not what coverage guidance does (scripts/fuzz.sh runs the target
+// under libFuzzer for that); the test suite runs it for seconds as a check that the target and its
+// invariants hold.
+//   usage: fedgan-fuzz-round-driver [--seconds N] [--seed S] [--max-len L] [FILE|DIR...]
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -54,6 +56,10 @@ int main(int argc, char** argv) {
       seed = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--max-len" && i + 1 < argc) {
       max_len = std::strtoull(argv[++i], nullptr, 10);
+    } else if (std::filesystem::is_directory(arg)) {
+      for (const auto& entry : std::filesystem::directory_iterator(arg)) {
+        if (entry.is_regular_file()) files.push_back(entry.path().string());
+      }
     } else {
       files.push_back(arg);
     }
