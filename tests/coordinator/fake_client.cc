@@ -1,5 +1,7 @@
 #include "tests/coordinator/fake_client.h"
 
+#include "tests/coordinator/hostile_site.h"
+
 #include "protocol/tensor_stream.h"
 
 #include <gtest/gtest.h>
@@ -119,26 +121,6 @@ wire::Status no_answer() {
   return status;
 }
 
-// Chunks of the raw little-endian bytes of `delta`, NaN and infinity included, then TransferEnd.
-std::vector<wire::Envelope> raw_transfer(const std::vector<std::vector<float>>& delta) {
-  std::string bytes;
-  for (const auto& tensor : delta) {
-    bytes.append(reinterpret_cast<const char*>(tensor.data()), tensor.size() * sizeof(float));
-  }
-  std::vector<wire::Envelope> messages;
-  constexpr size_t kChunk = 1 << 20;
-  for (size_t offset = 0; offset < bytes.size(); offset += kChunk) {
-    wire::Envelope chunk;
-    chunk.mutable_chunk()->set_offset(offset);
-    chunk.mutable_chunk()->set_data(bytes.substr(offset, kChunk));
-    messages.push_back(chunk);
-  }
-  wire::Envelope end;
-  end.mutable_transfer_end();
-  messages.push_back(end);
-  return messages;
-}
-
 }  // namespace
 
 wire::Status FakeClient::upload(const ReceivedTask& task, const Upload& upload) {
@@ -160,7 +142,7 @@ wire::Status FakeClient::upload(const ReceivedTask& task, const Upload& upload) 
   if (!admitted) return no_answer();
   if (admitted->code() != wire::STATUS_OK) return *admitted;
   if (upload.raw) {
-    for (const auto& message : raw_transfer(upload.delta)) connection_->send(message);
+    for (const auto& message : HostileSite::raw_chunks(upload.delta)) connection_->send(message);
   } else {
     protocol::TensorStreamWriter writer(views, model.codec());
     wire::Envelope chunk;
