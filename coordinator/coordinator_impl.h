@@ -59,7 +59,6 @@ struct RunningRound {
 
 // An attempt that ended, kept so that a late upload carrying one of its nonces is filed under it.
 struct EndedAttempt {
-  uint64_t generation;
   int64_t round_id;
   RoundRoster roster;
 };

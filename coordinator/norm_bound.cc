@@ -30,6 +30,10 @@ NormBound::NormBound(const AggregationOptions& options)
       factor_(options.norm_bound_factor),
       fixed_(options.max_delta_norm) {}
 
+bool NormBound::needs_model_norm(gan::TrainedNetworks networks) const {
+  return kind_ == NormBoundKind::kAdaptive && median_.count(networks) == 0;
+}
+
 std::optional<double> NormBound::for_round(gan::TrainedNetworks networks,
                                            double global_norm) const {
   switch (kind_) {

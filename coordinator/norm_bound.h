@@ -35,9 +35,14 @@ class NormBound {
  public:
   explicit NormBound(const AggregationOptions& options);
 
+  /// Whether for_round needs the global model's norm for a round that trains `networks` (an
+  /// adaptive bound with no committed round of that kind yet), so a caller passes over the model
+  /// only then.
+  bool needs_model_norm(gan::TrainedNetworks networks) const;
+
   /// The bound for a round that trains `networks` when the global model's L2 norm is
-  /// `global_norm`; nullopt for no bound (norm_bound = "none", or an adaptive bound with nothing
-  /// to scale: a zero model and no history).
+  /// `global_norm` (read only when needs_model_norm); nullopt for no bound (norm_bound = "none",
+  /// or an adaptive bound with nothing to scale: a zero model and no history).
   std::optional<double> for_round(gan::TrainedNetworks networks, double global_norm) const;
 
   /// Records the norms (as aggregated) of a committed round's accepted updates. A round whose

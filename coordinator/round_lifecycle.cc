@@ -105,7 +105,9 @@ void Coordinator::Impl::start_round() {
   fedavg_options.max_samples_per_update = options_.aggregation.max_samples_per_update;
   fedavg_options.server_lr = server_lr_of_round(options_.aggregation, options_.rounds, round);
   const auto networks = networks_of_round(options_.training, round);
-  const double global_norm = aggregation::l2_norm(model_.layout(), model_.const_views());
+  const double global_norm = norm_bound_.needs_model_norm(networks)
+                                 ? aggregation::l2_norm(model_.layout(), model_.const_views())
+                                 : 0.0;
   round_.emplace(RunningRound{attempt,
                               ++generations_,
                               now,
@@ -226,13 +228,6 @@ void Coordinator::Impl::commit_round() {
     return fail_round(fmt::format("the aggregate cannot be committed: {}", error.what()));
   }
   aggregation_timer.reset();
-  // The steps above refuse a non-finite result; this pass makes sure before anything is written.
-  if (!std::isfinite(aggregation::l2_norm(model_.layout(), model_.const_views())) ||
-      !std::isfinite(aggregate_norm)) {
-    return stop(fmt::format("round {} left the global model non-finite; nothing was committed",
-                            round.attempt.round),
-                1);
-  }
   norm_bound_.committed(networks, round.aggregated_norms);
 
   const double seconds = std::chrono::duration<double>(Clock::now() - round.started).count();
@@ -394,7 +389,7 @@ void Coordinator::Impl::fail_round(const std::string& reason) {
 
 // The running attempt is over (committed or failed): it is kept a while for late uploads.
 void Coordinator::Impl::end_attempt() {
-  ended_.push_back({round_->generation, round_->attempt.round_id, std::move(round_->roster)});
+  ended_.push_back({round_->attempt.round_id, std::move(round_->roster)});
   if (ended_.size() > kEndedAttemptsKept) ended_.pop_front();
   round_.reset();
 }

@@ -7,12 +7,6 @@
 namespace fedgan::coordinator {
 namespace {
 
-std::optional<double> metric(const wire::UpdateHeader& header, const std::string& key) {
-  const auto found = header.metrics().find(key);
-  if (found == header.metrics().end()) return std::nullopt;
-  return found->second;
-}
-
 storage::Update base_record(const UploadFacts& facts) {
   storage::Update update;
   update.round_id = facts.round_id;
@@ -29,6 +23,12 @@ storage::Update base_record(const UploadFacts& facts) {
 }
 
 }  // namespace
+
+std::optional<double> reported_metric(const wire::UpdateHeader& header, const std::string& key) {
+  const auto found = header.metrics().find(key);
+  if (found == header.metrics().end()) return std::nullopt;
+  return found->second;
+}
 
 std::string reason_name(wire::StatusCode code) {
   std::string name = wire::StatusCode_Name(code);
@@ -57,8 +57,8 @@ std::string round_metrics_json(size_t updates, double total_weight, double secon
 storage::Update accepted_update(const UploadFacts& facts) {
   storage::Update update = base_record(facts);
   update.accepted = true;
-  update.train_seconds = metric(*facts.header, "train_seconds");
-  update.samples_per_second = metric(*facts.header, "samples_per_second");
+  update.train_seconds = reported_metric(*facts.header, "train_seconds");
+  update.samples_per_second = reported_metric(*facts.header, "samples_per_second");
   update.local_metrics_json = metrics_json(facts.header->metrics());
   return update;
 }

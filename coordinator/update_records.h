@@ -26,6 +26,9 @@ std::string round_metrics_json(size_t updates, double total_weight, double secon
                                const std::string& networks, double server_lr,
                                const std::map<std::string, double>& mean_losses);
 
+/// The value an UpdateHeader reports for metric `key`, if it reports one.
+std::optional<double> reported_metric(const wire::UpdateHeader& header, const std::string& key);
+
 /// The measurements of one upload that go into its row beside the verdict.
 struct UploadFacts {
   int64_t round_id = 0;  // the attempt the upload belongs to

@@ -17,16 +17,6 @@ namespace fedgan::coordinator {
 
 using protocol::ProtocolError;
 
-namespace {
-
-std::optional<double> metric(const wire::UpdateHeader& header, const std::string& key) {
-  const auto found = header.metrics().find(key);
-  if (found == header.metrics().end()) return std::nullopt;
-  return found->second;
-}
-
-}  // namespace
-
 Admission Coordinator::Impl::on_update_header(ClientSession& session,
                                               const wire::UpdateHeader& header) {
   std::lock_guard lock(mutex_);
@@ -95,11 +85,11 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, uint6
   }
   round_->roster.finish(facts.identity, true);
   round_->aggregated_norms.push_back(verdict.scale != 1.0 ? *round_->norm_bound : norm);
-  round_->slowest_training =
-      std::max(round_->slowest_training, metric(update.header, "train_seconds").value_or(0.0));
+  round_->slowest_training = std::max(
+      round_->slowest_training, reported_metric(update.header, "train_seconds").value_or(0.0));
   round_->bytes_received += update.bytes;
   for (const char* key : {"generator_loss", "discriminator_loss"}) {
-    if (const auto value = metric(update.header, key)) {
+    if (const auto value = reported_metric(update.header, key)) {
       round_->loss_sums[key] += *value;
       ++round_->loss_counts[key];
     }

@@ -16,7 +16,7 @@ std::string bounded_text(std::string_view text, size_t max_bytes) {
   std::string suffix = fmt::format("... ({} bytes)", text.size());
   if (suffix.size() > max_bytes) suffix.clear();  // no room to say how long it was
   size_t keep = max_bytes - suffix.size();
-  // Back up over UTF-8 continuation bytes (10xxxxxx) so no character is cut in half.
+  // Back up over UTF-8 continuation bytes (top bits 10) so no character is cut in half.
   while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) --keep;
   return std::string(text.substr(0, keep)) + suffix;
 }
