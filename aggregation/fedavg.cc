@@ -109,6 +109,13 @@ StreamingFedAvg::StreamingFedAvg(ModelLayout layout, FedAvgOptions options)
   }
 }
 
+void StreamingFedAvg::set_server_lr(double server_lr) {
+  FedAvgOptions changed = options_;
+  changed.server_lr = server_lr;
+  validate(changed);
+  options_ = changed;
+}
+
 void StreamingFedAvg::add(const ConstViews& delta, uint64_t num_samples) {
   check_views(layout_, delta, "delta");
   const double weight = update_weight(options_, num_samples);

@@ -51,6 +51,9 @@ class StreamingFedAvg final : public Aggregator {
 
   const ModelLayout& layout() const override { return layout_; }
   const FedAvgOptions& options() const { return options_; }
+  /// Sets the server learning rate apply_to uses (a schedule changes it per round). Throws
+  /// AggregationError unless it is finite and positive.
+  void set_server_lr(double server_lr);
 
   /// sum += update_weight(num_samples) * delta. Throws AggregationError (the aggregate untouched)
   /// for views that do not match the layout or 0 samples under kSampleCount.

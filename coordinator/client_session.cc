@@ -16,8 +16,8 @@ wire::Status make_status(wire::StatusCode code, const std::string& message) {
 }
 
 ClientSession::ClientSession(std::shared_ptr<protocol::Connection> connection,
-                             std::shared_ptr<Federation> federation)
-    : connection_(std::move(connection)), federation_(std::move(federation)) {}
+                             std::shared_ptr<Federation> federation, uint64_t id)
+    : connection_(std::move(connection)), federation_(std::move(federation)), id_(id) {}
 
 void ClientSession::start() {
   // The handlers hold the session; the connection drops them when it closes.

@@ -66,11 +66,13 @@ class Federation {
 /// TransferEnd never came.
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
-  /// The session keeps `federation` alive; the federation drops its sessions when it stops.
+  /// The session keeps `federation` alive; the federation drops its sessions when it stops. `id`
+  /// tells this session from any other of the process (the engine's SessionId).
   ClientSession(std::shared_ptr<protocol::Connection> connection,
-                std::shared_ptr<Federation> federation);
+                std::shared_ptr<Federation> federation, uint64_t id);
 
   void start();
+  uint64_t id() const { return id_; }
   const std::string& identity() const { return connection_->peer_identity(); }
   const std::string& address() const { return connection_->remote_address(); }
   /// Bytes of the upload in progress received so far (0 when none). On the connection's strand.
@@ -110,6 +112,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   std::shared_ptr<protocol::Connection> connection_;
   std::shared_ptr<Federation> federation_;
+  uint64_t id_;
   bool greeted_ = false;
   std::optional<Upload> upload_;  // the upload in progress, if any
 };

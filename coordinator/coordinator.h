@@ -1,5 +1,6 @@
 #pragma once
 
+#include "coordinator/engine_actions.h"
 #include "coordinator/options.h"
 #include "protocol/connection.h"
 
@@ -17,15 +18,21 @@ namespace fedgan::coordinator {
 /// failures it cannot continue after.
 int serve(const CoordinatorOptions& options);
 
-/// The coordinator on a caller's io_context (serve() runs one; tests run several in one process).
-/// Everything it does happens in handlers of that io_context; its state is guarded by one mutex,
-/// so the io_context may be run by any number of threads.
+/// The coordinator on a caller's io_context (serve() runs one; tests run several in one process):
+/// the mutual-TLS driver of the RoundEngine (round_engine.h). Sessions, timers and the console are
+/// served in handlers of that io_context; the engine is guarded by one mutex, so the io_context
+/// may be run by any number of threads. Checkpoints are written and rounds evaluated on threads of
+/// their own, never on the io_context's.
 class Coordinator {
  public:
   /// Opens the database and the checkpoint directory, recovers the run (a round that was running
   /// when the previous process died is recorded as aborted and will be run again) and loads the
   /// global model. Throws on configuration and storage errors.
   Coordinator(const CoordinatorOptions& options, boost::asio::io_context& io);
+  /// The same with another evaluation than the configured one ([evaluation]): `evaluate` is
+  /// called on the evaluation thread for each committed round the configuration evaluates.
+  Coordinator(const CoordinatorOptions& options, boost::asio::io_context& io,
+              std::function<storage::Evaluation(const EvaluateRound&)> evaluate);
   ~Coordinator();
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;

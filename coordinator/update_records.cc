@@ -11,7 +11,7 @@ storage::Update base_record(const UploadFacts& facts) {
   storage::Update update;
   update.round_id = facts.round_id;
   update.client = facts.identity;
-  update.received_at = storage::unix_seconds_now();
+  update.received_at = facts.received_at;
   update.bytes_received = static_cast<int64_t>(std::min<uint64_t>(facts.bytes, INT64_MAX));
   update.upload_seconds = facts.upload_seconds;
   update.delta_norm = facts.delta_norm;

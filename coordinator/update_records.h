@@ -33,6 +33,7 @@ std::optional<double> reported_metric(const wire::UpdateHeader& header, const st
 struct UploadFacts {
   int64_t round_id = 0;  // the attempt the upload belongs to
   std::string identity;
+  double received_at = 0;                      // unix seconds
   const wire::UpdateHeader* header = nullptr;  // null when none arrived
   uint64_t bytes = 0;
   std::optional<double> upload_seconds;

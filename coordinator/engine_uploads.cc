@@ -1,9 +1,9 @@
-// The upload half of Coordinator::Impl (coordinator_impl.h): admitting an UpdateHeader, judging a
+// The upload half of RoundEngine::State (engine_state.h): admitting an UpdateHeader, judging a
 // received delta, and the one `updates` row every admitted upload ends in. The rule this file
 // keeps: nothing of an update reaches the aggregate or the round's counts before its row is
 // written, and every refusal is filed under the attempt the upload was for.
 
-#include "coordinator/coordinator_impl.h"
+#include "coordinator/engine_state.h"
 
 #include "aggregation/delta.h"
 #include "storage/error.h"
@@ -17,12 +17,10 @@ namespace fedgan::coordinator {
 
 using protocol::ProtocolError;
 
-Admission Coordinator::Impl::on_update_header(ClientSession& session,
-                                              const wire::UpdateHeader& header) {
-  std::lock_guard lock(mutex_);
-  const std::string& identity = session.identity();
+Admission RoundEngine::State::update_announced(const std::string& identity,
+                                               const wire::UpdateHeader& header) {
   try {
-    protocol::check(round_.has_value() && !stopped_, wire::STATUS_WRONG_ROUND,
+    protocol::check(round_.has_value() && !stopped, wire::STATUS_WRONG_ROUND,
                     "update for round {} refused: no round is running", header.round());
     PhaseTimer timer(round_->phases.validation);
     check_update_fields(header);
@@ -31,12 +29,11 @@ Admission Coordinator::Impl::on_update_header(ClientSession& session,
     record_header_refusal(identity, header, refused);
     throw;
   }
-  return {std::make_unique<DeltaBuffer>(model_), round_->generation};
+  return {std::make_unique<DeltaBuffer>(model), round_->generation};
 }
 
-wire::Status Coordinator::Impl::on_update_received(ClientSession& session, uint64_t attempt,
-                                                   ReceivedUpdate update) {
-  std::lock_guard lock(mutex_);
+wire::Status RoundEngine::State::update_received(const std::string& identity, uint64_t attempt,
+                                                 ReceivedUpdate update) {
   if (!round_ || round_->generation != attempt) {
     // Its attempt ended while it was on its way, and end_uploads_in_flight recorded it then.
     return make_status(wire::STATUS_WRONG_ROUND,
@@ -44,14 +41,12 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, uint6
                                    "before it completed",
                                    update.header.round()));
   }
-  UploadFacts facts;
-  facts.round_id = running_attempt_id();
-  facts.identity = session.identity();
+  UploadFacts facts = facts_of(identity, running_attempt_id());
   facts.header = &update.header;
   facts.bytes = update.bytes;
   facts.upload_seconds = update.upload_seconds;
   facts.norm_bound = round_->norm_bound;
-  const auto& layout = model_.layout();
+  const auto& layout = model.layout();
   auto& phases = round_->phases;
   std::optional<PhaseTimer> validation(phases.validation);
   const double norm = aggregation::l2_norm(layout, update.delta->views());
@@ -72,8 +67,9 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, uint6
     PhaseTimer timer(phases.database);
     store_.record_update(accepted_update(facts));
   } catch (const storage::StorageError& error) {
-    fmt::print(stderr, "the accepted update of {} could not be recorded: {}\n", facts.identity,
-               error.what());
+    print(fmt::format("the accepted update of {} could not be recorded: {}", facts.identity,
+                      error.what()),
+          true);
     round_->roster.finish(facts.identity, false);
     evaluate_round(false);
     return make_status(wire::STATUS_INTERNAL, "the update could not be recorded");
@@ -81,7 +77,7 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, uint6
   {
     // Cannot throw: the buffer has the model's layout and admission bounded the sample count.
     PhaseTimer timer(phases.aggregation);
-    round_->fedavg.add(update.delta->views(), update.header.num_samples());
+    round_->aggregator->add(update.delta->views(), update.header.num_samples());
   }
   round_->roster.finish(facts.identity, true);
   round_->aggregated_norms.push_back(verdict.scale != 1.0 ? *round_->norm_bound : norm);
@@ -102,52 +98,20 @@ wire::Status Coordinator::Impl::on_update_received(ClientSession& session, uint6
   return make_status(wire::STATUS_OK, message);
 }
 
-void Coordinator::Impl::on_transfer_refused(ClientSession& session, uint64_t attempt,
-                                            const wire::UpdateHeader& header,
-                                            const ProtocolError& error, uint64_t bytes) {
-  std::lock_guard lock(mutex_);
+void RoundEngine::State::transfer_refused(const std::string& identity, uint64_t attempt,
+                                          const wire::UpdateHeader& header,
+                                          const ProtocolError& error, uint64_t bytes) {
   // An upload of an attempt that already ended was recorded when it ended.
   if (!round_ || round_->generation != attempt) return;
-  UploadFacts facts;
-  facts.round_id = running_attempt_id();
-  facts.identity = session.identity();
+  UploadFacts facts = facts_of(identity, running_attempt_id());
   facts.header = &header;
   facts.bytes = bytes;
   refuse_received(facts, error);
 }
 
-void Coordinator::Impl::on_session_closed(ClientSession& session,
-                                          const protocol::TransportError& reason) {
-  std::lock_guard lock(mutex_);
-  const std::string& identity = session.identity();
-  const auto found = sessions_.find(identity);
-  if (found == sessions_.end() || found->second.get() != &session) return;  // replaced or ungreeted
-  sessions_.erase(found);
-  if (stopped_) return;
-  log(storage::EventLevel::kInfo, "client_disconnected", reason.what(), identity);
-  if (!round_) return;
-  if (round_->roster.is_uploading(identity)) {
-    // The transport's own verdicts (a broken frame, a deadline) name the cause; anything else (the
-    // peer went away, said Goodbye) is an upload left incomplete.
-    const bool ours = reason.kind() == protocol::TransportErrorKind::kProtocol ||
-                      reason.kind() == protocol::TransportErrorKind::kTimeout;
-    const auto code =
-        ours && reason.status() != wire::STATUS_OK ? reason.status() : wire::STATUS_INCOMPLETE;
-    UploadFacts facts;
-    facts.round_id = running_attempt_id();
-    facts.identity = identity;
-    facts.bytes = session.upload_bytes();
-    record_refusal(facts, ProtocolError(code, fmt::format("the connection ended during the upload: "
-                                                          "{}",
-                                                          reason.what())));
-  }
-  round_->roster.drop(identity);
-  evaluate_round(false);
-}
-
 // Records a refused upload of the running attempt and ends the client's part in it.
-wire::Status Coordinator::Impl::refuse_received(const UploadFacts& facts,
-                                                const ProtocolError& error) {
+wire::Status RoundEngine::State::refuse_received(const UploadFacts& facts,
+                                                 const ProtocolError& error) {
   record_refusal(facts, error);
   round_->roster.finish(facts.identity, false);
   evaluate_round(false);
@@ -156,11 +120,10 @@ wire::Status Coordinator::Impl::refuse_received(const UploadFacts& facts,
 
 // A header refused at admission is filed under the attempt whose task carried its nonce (a late
 // upload of an attempt that ended), else under the running attempt, else logged as an event.
-void Coordinator::Impl::record_header_refusal(const std::string& identity,
-                                              const wire::UpdateHeader& header,
-                                              const ProtocolError& error) {
-  UploadFacts facts;
-  facts.identity = identity;
+void RoundEngine::State::record_header_refusal(const std::string& identity,
+                                               const wire::UpdateHeader& header,
+                                               const ProtocolError& error) {
+  UploadFacts facts = facts_of(identity, 0);
   facts.header = &header;
   if (const auto attempt = attempt_that_issued(identity, header.nonce())) {
     facts.round_id = *attempt;
@@ -174,44 +137,48 @@ void Coordinator::Impl::record_header_refusal(const std::string& identity,
   record_refusal(facts, error);
 }
 
-void Coordinator::Impl::record_refusal(const UploadFacts& facts, const ProtocolError& error) {
+void RoundEngine::State::record_refusal(const UploadFacts& facts, const ProtocolError& error) {
   const storage::Update update = refused_update(facts, error);
   {
     std::optional<PhaseTimer> timer;
     if (round_) timer.emplace(round_->phases.database);
     store_.record_update(update);
   }
-  fmt::print("update of {} rejected: {} ({})\n", facts.identity, update.reject_reason,
-             storage::bounded_text(update.reject_message, 300));
-  std::fflush(stdout);
+  print(fmt::format("update of {} rejected: {} ({})", facts.identity, update.reject_reason,
+                    storage::bounded_text(update.reject_message, 300)));
 }
 
 // Every upload of the running attempt still being received when it ends gets its row now, and its
 // session stops decoding it: the buffer is freed, the rest of its chunks discarded.
-void Coordinator::Impl::end_uploads_in_flight(wire::StatusCode code, const std::string& why) {
+void RoundEngine::State::end_uploads_in_flight(wire::StatusCode code, const std::string& why) {
   for (const std::string& identity : round_->roster.uploading()) {
-    UploadFacts facts;
-    facts.round_id = running_attempt_id();
-    facts.identity = identity;
-    const ProtocolError error(code, why);
-    record_refusal(facts, error);
+    record_refusal(facts_of(identity, running_attempt_id()), ProtocolError(code, why));
     round_->roster.finish(identity, false);
     if (const auto session = sessions_.find(identity); session != sessions_.end()) {
-      session->second->abandon_upload(round_->generation, make_status(code, why));
+      actions.push_back(AbandonUpload{session->second, round_->generation, make_status(code, why)});
     }
   }
 }
 
+// What every row of `identity`'s upload says beside its verdict, filed under `round_id`.
+UploadFacts RoundEngine::State::facts_of(const std::string& identity, int64_t round_id) {
+  UploadFacts facts;
+  facts.round_id = round_id;
+  facts.identity = identity;
+  facts.received_at = now;
+  return facts;
+}
+
 // The running attempt's round_id, once it is in the database: recording against it first waits
 // for the previous round's commit, so the history reads round after round.
-int64_t Coordinator::Impl::running_attempt_id() {
+int64_t RoundEngine::State::running_attempt_id() {
   settle_pending_commit();
   return round_->attempt.round_id;
 }
 
 // The running or a recently ended attempt whose task gave `identity` this nonce.
-std::optional<int64_t> Coordinator::Impl::attempt_that_issued(const std::string& identity,
-                                                              const std::string& nonce) {
+std::optional<int64_t> RoundEngine::State::attempt_that_issued(const std::string& identity,
+                                                               const std::string& nonce) {
   if (round_ && round_->roster.issued(identity, nonce)) return running_attempt_id();
   for (const EndedAttempt& ended : ended_) {
     if (ended.roster.issued(identity, nonce)) return ended.round_id;
