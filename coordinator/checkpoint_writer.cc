@@ -3,6 +3,7 @@
 #include <chrono>
 #include <exception>
 #include <future>
+#include <thread>
 
 namespace fedgan::coordinator {
 
@@ -22,12 +23,32 @@ CheckpointWrite write_timed(const storage::CheckpointStore& store, int64_t round
   return written;
 }
 
+// A write on a thread of its own. The result is set before `on_written` runs, so a driver told of
+// the end finds the job done().
 class ThreadJob : public CheckpointJob {
  public:
-  ThreadJob(std::shared_ptr<CheckpointGate> gate, std::future<CheckpointWrite> write)
-      : gate_(std::move(gate)), write_(std::move(write)) {}
-  // The future of std::async waits for its thread when destroyed: the write never outlives the
-  // store it writes into.
+  ThreadJob(const storage::CheckpointStore& store, int64_t round, storage::StateDict state,
+            std::shared_ptr<CheckpointGate> gate, std::function<void()> on_written)
+      : gate_(std::move(gate)) {
+    std::promise<CheckpointWrite> promise;
+    write_ = promise.get_future();
+    thread_ =
+        std::thread([&store, round, state = std::move(state), gate = gate_,
+                     on_written = std::move(on_written), promise = std::move(promise)]() mutable {
+          gate->wait(kCheckpointHoldLimit);
+          try {
+            promise.set_value(write_timed(store, round, state));
+          } catch (...) {
+            promise.set_exception(std::current_exception());
+          }
+          if (on_written) on_written();
+        });
+  }
+  // The write never outlives the store it writes into, nor the tensors it reads.
+  ~ThreadJob() override {
+    gate_->open();
+    thread_.join();
+  }
   CheckpointWrite wait() override {
     gate_->open();
     return write_.get();
@@ -39,6 +60,7 @@ class ThreadJob : public CheckpointJob {
  private:
   std::shared_ptr<CheckpointGate> gate_;
   std::future<CheckpointWrite> write_;
+  std::thread thread_;
 };
 
 class ThreadWriter : public CheckpointWriter {
@@ -47,20 +69,8 @@ class ThreadWriter : public CheckpointWriter {
   std::unique_ptr<CheckpointJob> start(const storage::CheckpointStore& store, int64_t round,
                                        storage::StateDict state,
                                        std::shared_ptr<CheckpointGate> gate) override {
-    auto write = std::async(std::launch::async, [&store, round, state = std::move(state), gate,
-                                                 on_written = on_written_] {
-      gate->wait(kCheckpointHoldLimit);
-      // The caller learns of a failure from wait(); it is told of the end either way.
-      try {
-        auto written = write_timed(store, round, state);
-        if (on_written) on_written();
-        return written;
-      } catch (...) {
-        if (on_written) on_written();
-        throw;
-      }
-    });
-    return std::make_unique<ThreadJob>(std::move(gate), std::move(write));
+    return std::make_unique<ThreadJob>(store, round, std::move(state), std::move(gate),
+                                       on_written_);
   }
 
  private:

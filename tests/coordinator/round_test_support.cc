@@ -44,7 +44,12 @@ CoordinatorOptions test_options(const fs::path& dir) {
 }
 
 RunningCoordinator::RunningCoordinator(const CoordinatorOptions& options)
-    : coordinator_(std::make_unique<Coordinator>(options, io_.io())) {
+    : RunningCoordinator(options, {}) {}
+
+RunningCoordinator::RunningCoordinator(
+    const CoordinatorOptions& options,
+    std::function<storage::Evaluation(const EvaluateRound&)> evaluate)
+    : coordinator_(std::make_unique<Coordinator>(options, io_.io(), std::move(evaluate))) {
   coordinator_->on_stopped([stopped = stopped_](int code) { stopped->push(code); });
   coordinator_->start();
 }

@@ -37,6 +37,9 @@ CoordinatorOptions test_options(const std::filesystem::path& dir);
 class RunningCoordinator {
  public:
   explicit RunningCoordinator(const CoordinatorOptions& options);
+  /// With another evaluation than the configured one (Coordinator's second constructor).
+  RunningCoordinator(const CoordinatorOptions& options,
+                     std::function<storage::Evaluation(const EvaluateRound&)> evaluate);
   ~RunningCoordinator();
   boost::asio::io_context& io() { return io_.io(); }
   uint16_t port() const { return coordinator_->port(); }
