@@ -150,7 +150,9 @@ void RoundEngine::State::dispatch(const std::vector<std::string>& selected,
 }
 
 void RoundEngine::State::time_advanced() {
-  if (!round_ || stopped || now < round_->deadline) return;
+  if (!round_ || stopped) return;
+  // A driver's timer and its clock may disagree by a little: early, the deadline is asked again.
+  if (now < round_->deadline) return actions.push_back(SetDeadline{round_->deadline});
   evaluate_round(true);
 }
 
