@@ -351,4 +351,23 @@ void LocalRound::save_delta(const std::filesystem::path& path) const {
   save_named_tensors(named, path);
 }
 
+std::vector<torch::Tensor> LocalRound::resident_tensors() const {
+  std::vector<torch::Tensor> tensors;
+  for (const torch::nn::Module* net :
+       {static_cast<const torch::nn::Module*>(model_.generator.get()),
+        static_cast<const torch::nn::Module*>(model_.discriminator.get())}) {
+    for (const auto& parameter : net->parameters()) {
+      tensors.push_back(parameter);
+      if (parameter.grad().defined()) tensors.push_back(parameter.grad());
+    }
+    for (const auto& buffer : net->buffers()) tensors.push_back(buffer);
+  }
+  if (trainer_) {
+    for (const auto& state : trainer_->optimizer_state_tensors()) tensors.push_back(state);
+  }
+  tensors.insert(tensors.end(), global_.begin(), global_.end());
+  tensors.insert(tensors.end(), delta_.begin(), delta_.end());
+  return tensors;
+}
+
 }  // namespace fedgan::client

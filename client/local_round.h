@@ -135,6 +135,10 @@ class LocalRound {
   bool state_loaded() const { return state_loaded_; }
   const std::filesystem::path& state_path() const { return state_path_; }
   gan::GanModel& model() { return model_; }
+  /// Every tensor this object keeps between rounds, apart from the data: both networks'
+  /// parameters, buffers and gradients, the optimizers' state, and the global and delta buffers.
+  /// For a simulator that moves an idle site's memory to disk and back (simulation/site_pager.h).
+  std::vector<torch::Tensor> resident_tensors() const;
 
  private:
   void prepare_buffers(gan::FederationScope scope);

@@ -243,4 +243,20 @@ torch::Tensor LocalTrainer::generate(int64_t count, uint64_t seed, int64_t chunk
   return torch::cat(parts);
 }
 
+std::vector<torch::Tensor> LocalTrainer::optimizer_state_tensors() const {
+  std::vector<torch::Tensor> tensors;
+  for (const auto* optimizer : {generator_opt_.get(), discriminator_opt_.get()}) {
+    for (const auto& [key, state] : optimizer->state()) {
+      if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(state.get())) {
+        for (const auto& t : {adam->exp_avg(), adam->exp_avg_sq(), adam->max_exp_avg_sq()}) {
+          if (t.defined()) tensors.push_back(t);
+        }
+      } else if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(state.get())) {
+        if (sgd->momentum_buffer().defined()) tensors.push_back(sgd->momentum_buffer());
+      }
+    }
+  }
+  return tensors;
+}
+
 }  // namespace fedgan::gan

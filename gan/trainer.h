@@ -98,6 +98,9 @@ class LocalTrainer {
   const TrainerOptions& options() const { return options_; }
   const torch::Device& device() const { return device_; }
   int64_t steps_done() const { return steps_; }
+  /// Every tensor of the optimizers' state (Adam's moments, SGD's momentum buffers): with the
+  /// model's own tensors, what a trainer keeps from one round to the next.
+  std::vector<torch::Tensor> optimizer_state_tensors() const;
 
  private:
   struct CriticResult {

@@ -1,0 +1,343 @@
+#include "simulation/simulator.h"
+
+#include "client/data_source.h"
+#include "coordinator/evaluation_worker.h"
+#include "gan/device.h"
+#include "storage/records.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <thread>
+
+#include <unistd.h>
+
+namespace fedgan::simulation {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using coordinator::SessionId;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// splitmix64: a site's draws are a function of the seed and the site alone, not of the order in
+// which anything ran.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+double unit_draw(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0) {
+  const uint64_t bits = mix(mix(mix(mix(seed) ^ a) ^ b) ^ c);
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
+struct Simulator::SiteSlot {
+  std::unique_ptr<VirtualSite> site;
+  uint64_t last_used = 0;  // Simulator::uses_ when the site last trained or uploaded
+  SessionId session = 0;   // 0 while disconnected
+  uint64_t task_serial = 0;
+  wire::Task task;
+  std::optional<TrainedTask> trained;
+  std::string why;  // when a task was not trained
+};
+
+Simulator::Simulator(const coordinator::CoordinatorOptions& coordinator,
+                     const client::ClientOptions& site, const SimulationOptions& options)
+    : coordinator_options_(coordinator), options_(options) {
+  validate(options_);
+  // The coordinator's TLS files are not read here; validation only asks that they be named.
+  auto& tls = coordinator_options_.tls;
+  for (auto* file : {&tls.ca_file, &tls.certificate_file, &tls.private_key_file}) {
+    if (file->empty()) *file = "unused-by-fedgan-simulate";
+  }
+  coordinator::validate(coordinator_options_);
+  const auto build_started = Clock::now();
+  // One LibTorch thread per site: sites train side by side, and each one's arithmetic is the same
+  // whatever the number of threads.
+  gan::set_torch_threads(1);
+  client::DataOptions all = site.data;
+  all.partition.clear();
+  const client::LoadedData data = client::load_data(all);
+  page_dir_ = options_.page_dir;
+  if (options_.memory_budget_mib > 0 && page_dir_.empty()) {
+    page_dir_ = std::filesystem::temp_directory_path() /
+                fmt::format("fedgan-simulate-{}-{}", ::getpid(), options_.seed);
+    own_page_dir_ = true;
+  }
+  if (!page_dir_.empty()) std::filesystem::create_directories(page_dir_);
+  for (int64_t i = 0; i < options_.sites; ++i) {
+    const auto mine = site_options(site, options_, i);
+    client::LoadedData share = data;
+    if (!mine.data.partition.empty()) {
+      client::keep_partition(share, mine.data.partition, mine.data.clients, mine.data.client_index,
+                             mine.data.seed);
+    }
+    const double speed = 1.0 + (options_.speed_spread - 1.0) * unit_draw(options_.seed, i + 1);
+    auto slot = std::make_unique<SiteSlot>();
+    const std::string identity = options_.identity_prefix + std::to_string(i + 1);
+    slot->site = std::make_unique<VirtualSite>(mine, share, identity, speed,
+                                               page_dir_ / (identity + ".page"));
+    sites_.push_back(std::move(slot));
+    keep_within_budget();
+  }
+  start_ = storage::unix_seconds_now();
+  now_ = start_;
+  engine_ = std::make_unique<coordinator::RoundEngine>(
+      coordinator_options_, coordinator::inline_checkpoint_writer(), now_);
+  evaluate_ = coordinator::configured_evaluation(coordinator_options_);
+  report_.build_seconds = seconds_since(build_started);
+}
+
+Simulator::~Simulator() {
+  sites_.clear();  // their page files first
+  std::error_code ignored;
+  if (own_page_dir_) std::filesystem::remove_all(page_dir_, ignored);
+}
+
+SimulationReport Simulator::run() {
+  const auto started = Clock::now();
+  engine_->begin(fmt::format("simulating {} virtual sites", sites_.size()), now_);
+  carry_out();
+  for (size_t i = 0; i < sites_.size() && !stopped_; ++i) {
+    connect(i);
+    carry_out();
+  }
+  train_dispatched();
+  while (!stopped_) {
+    const auto engine_started = Clock::now();
+    const double paging_before = report_.paging_seconds;
+    if (events_.empty() && !deadline_) {
+      engine_->stop("the simulation has no event left (too few sites connected?)", 1, now_);
+    } else if (deadline_ && (events_.empty() || *deadline_ < events_.top().at)) {
+      now_ = std::max(now_, *deadline_);
+      deadline_.reset();
+      engine_->time_advanced(now_);
+    } else {
+      const Event event = events_.top();
+      events_.pop();
+      now_ = std::max(now_, event.at);
+      handle(event);
+    }
+    carry_out();
+    // Paging a site in for its upload is the simulation's own cost, not the engine's.
+    report_.engine_seconds +=
+        seconds_since(engine_started) - (report_.paging_seconds - paging_before);
+    train_dispatched();
+  }
+  report_.virtual_seconds = now_ - start_;
+  report_.wall_seconds = seconds_since(started);
+  return report_;
+}
+
+void Simulator::connect(size_t site) {
+  auto& slot = *sites_[site];
+  slot.session = ++last_session_;
+  try {
+    engine_->site_connected(slot.session, slot.site->identity(), "virtual", slot.site->hello(),
+                            now_);
+  } catch (const protocol::ProtocolError& refused) {
+    slot.session = 0;
+    if (!options_.quiet) fmt::print("{} refused: {}\n", slot.site->identity(), refused.what());
+  }
+}
+
+void Simulator::handle(const Event& event) {
+  auto& slot = *sites_[event.site];
+  switch (event.kind) {
+    case EventKind::kResume:
+      return engine_->resume(now_);
+    case EventKind::kReconnect:
+      return connect(event.site);
+    case EventKind::kUpload:
+      if (slot.session != 0 && slot.task_serial == event.task) upload(event.site);
+      return;
+    case EventKind::kDropout:
+      if (slot.session == 0 || slot.task_serial != event.task) return;
+      engine_->session_closed(
+          slot.session, slot.site->identity(),
+          protocol::TransportError(protocol::TransportErrorKind::kNetwork, "simulated dropout"), 0,
+          now_);
+      slot.session = 0;
+      return schedule(now_ + options_.reconnect_seconds, EventKind::kReconnect, event.site, 0);
+  }
+}
+
+void Simulator::upload(size_t site) {
+  auto& slot = *sites_[site];
+  const std::string& identity = slot.site->identity();
+  coordinator::Admission admission;
+  try {
+    admission = engine_->update_announced(slot.session, identity, slot.trained->header, now_);
+  } catch (const protocol::ProtocolError&) {
+    return;  // refused at admission, and recorded by the engine
+  }
+  page_in(site);
+  coordinator::ReceivedUpdate update;
+  update.header = slot.trained->header;
+  try {
+    update.bytes = slot.site->upload_into(admission.delta->destinations());
+  } catch (const protocol::ProtocolError& refused) {
+    return engine_->transfer_refused(slot.session, identity, admission.attempt, update.header,
+                                     refused, 0, now_);
+  }
+  update.delta = std::move(admission.delta);
+  engine_->update_received(slot.session, identity, admission.attempt, std::move(update), now_);
+  keep_within_budget();
+}
+
+void Simulator::carry_out() {
+  std::map<SessionId, size_t> by_session;
+  for (size_t i = 0; i < sites_.size(); ++i) {
+    if (sites_[i]->session != 0) by_session[sites_[i]->session] = i;
+  }
+  for (;;) {
+    auto actions = engine_->take_actions();
+    if (actions.empty()) {
+      // The checkpoint writer wrote on this thread: its round can be committed now.
+      engine_->checkpoint_written(now_);
+      actions = engine_->take_actions();
+      if (actions.empty()) return;
+    }
+    for (auto& action : actions) {
+      if (auto* send = std::get_if<coordinator::SendTask>(&action)) {
+        const auto found = by_session.find(send->session);
+        if (send->on_model_queued) send->on_model_queued();
+        if (found == by_session.end()) continue;
+        auto& slot = *sites_[found->second];
+        slot.task = send->task;
+        *slot.task.mutable_model() = send->model->manifest();
+        slot.task.set_model_follows(true);
+        ++slot.task_serial;
+        slot.trained.reset();
+        dispatched_.push_back(found->second);
+      } else if (auto* deadline = std::get_if<coordinator::SetDeadline>(&action)) {
+        deadline_ = deadline->at;
+      } else if (auto* evaluate = std::get_if<coordinator::EvaluateRound>(&action)) {
+        const auto started = Clock::now();
+        try {
+          const auto figures = evaluate_(*evaluate);
+          engine_->evaluation_done(*evaluate, figures, now_);
+        } catch (const std::exception& error) {
+          engine_->evaluation_failed(*evaluate, error.what(), now_);
+        }
+        report_.evaluation_seconds += seconds_since(started);
+        report_.engine_seconds -= seconds_since(started);
+      } else if (auto* committed = std::get_if<coordinator::RoundCommitted>(&action)) {
+        ++report_.rounds_committed;
+        if (on_commit_) on_commit_(committed->round, committed->checkpoint);
+      } else if (auto* line = std::get_if<coordinator::ConsoleLine>(&action)) {
+        if (!options_.quiet || line->error) {
+          fmt::print(line->error ? stderr : stdout, "{}\n", line->text);
+        }
+      } else if (auto* stop = std::get_if<coordinator::StopServing>(&action)) {
+        stopped_ = true;
+        report_.exit_code = stop->exit_code;
+      } else if (std::holds_alternative<coordinator::ResumeLater>(action)) {
+        schedule(now_, EventKind::kResume, 0, 0);
+      } else if (auto* close = std::get_if<coordinator::CloseSession>(&action)) {
+        if (auto found = by_session.find(close->session); found != by_session.end()) {
+          sites_[found->second]->session = 0;
+        }
+      }
+      // SendWelcome needs nothing; AbandonUpload never applies (an upload arrives at once).
+    }
+  }
+}
+
+// Every site sent a task since the last call trains now, on the global model the tasks carry (the
+// engine's, which changes only when a later event commits): `threads` sites at a time, so that
+// under a memory budget only those need to be paged in together.
+void Simulator::train_dispatched() {
+  if (dispatched_.empty()) return;
+  const auto global = engine_->model().views();
+  const size_t group = static_cast<size_t>(options_.threads);
+  for (size_t first = 0; first < dispatched_.size(); first += group) {
+    const size_t end = std::min(dispatched_.size(), first + group);
+    for (size_t i = first; i < end; ++i) page_in(dispatched_[i]);
+    const auto started = Clock::now();
+    std::atomic<size_t> next{first};
+    auto work = [&] {
+      for (size_t i = next++; i < end; i = next++) {
+        auto& slot = *sites_[dispatched_[i]];
+        slot.trained = slot.site->train(slot.task, global, slot.why);
+      }
+    };
+    std::vector<std::thread> workers;
+    for (size_t t = first + 1; t < end; ++t) workers.emplace_back(work);
+    work();
+    for (auto& worker : workers) worker.join();
+    report_.training_seconds += seconds_since(started);
+    keep_within_budget();
+  }
+  for (const size_t site : dispatched_) {
+    auto& slot = *sites_[site];
+    if (!slot.trained) {
+      if (!options_.quiet) {
+        fmt::print("{}: round {}: {}\n", slot.site->identity(), slot.task.round(), slot.why);
+      }
+      continue;
+    }
+    const double duration =
+        static_cast<double>(slot.trained->local_steps) * options_.step_seconds * slot.site->speed();
+    const bool dropped = drops(site, slot.task.round(), slot.task_serial);
+    schedule(now_ + duration, dropped ? EventKind::kDropout : EventKind::kUpload, site,
+             slot.task_serial);
+  }
+  dispatched_.clear();
+}
+
+void Simulator::page_in(size_t site) {
+  auto& slot = *sites_[site];
+  slot.last_used = ++uses_;
+  if (!slot.site->paged_out()) return;
+  const auto started = Clock::now();
+  slot.site->page_in();
+  report_.paging_seconds += seconds_since(started);
+}
+
+// Pages out the least recently used sites until the resident ones fit the budget. A site whose
+// upload is still to come is paged out too: it is paged in again when its upload is due.
+void Simulator::keep_within_budget() {
+  if (options_.memory_budget_mib <= 0) return;
+  const auto started = Clock::now();
+  const double budget = options_.memory_budget_mib * 1024.0 * 1024.0;
+  std::vector<std::pair<uint64_t, size_t>> resident;  // (last used, site)
+  double bytes = 0;
+  for (size_t i = 0; i < sites_.size(); ++i) {
+    if (sites_[i]->site->paged_out()) continue;
+    bytes += static_cast<double>(sites_[i]->site->resident_bytes());
+    resident.emplace_back(sites_[i]->last_used, i);
+  }
+  std::sort(resident.begin(), resident.end());
+  for (const auto& [used, site] : resident) {
+    if (bytes <= budget) break;
+    auto& slot = *sites_[site];
+    bytes -= static_cast<double>(slot.site->resident_bytes());
+    slot.site->page_out();
+    ++report_.page_outs;
+  }
+  report_.paging_seconds += seconds_since(started);
+}
+
+void Simulator::schedule(double at, EventKind kind, size_t site, uint64_t task) {
+  events_.push(Event{at, ++sequence_, kind, site, task});
+}
+
+bool Simulator::drops(size_t site, uint64_t round, uint64_t task) const {
+  return options_.dropout > 0 &&
+         unit_draw(options_.seed ^ 0xd20b, site + 1, round, task) < options_.dropout;
+}
+
+}  // namespace fedgan::simulation
