@@ -24,7 +24,7 @@ done
 build="${FEDGAN_BUILD_DIR:-build}"
 sites="${FEDGAN_SITES:-4}"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-for program in protocol/fedgan-certs coordinator/fedgan-coordinator client/fedgan-client; do
+for program in pki/fedgan-certs coordinator/fedgan-coordinator client/fedgan-client; do
   [[ -x "$build/$program" ]] || { echo "missing $build/$program: build first" >&2; exit 1; }
 done
 
@@ -38,7 +38,7 @@ trap stop_all EXIT
 rm -rf "$out"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-"$build/protocol/fedgan-certs" dev --dir "$out/pki" --clients "$sites" >"$out/pki.log"
+"$build/pki/fedgan-certs" dev --dir "$out/pki" --clients "$sites" >"$out/pki.log"
 tls() { echo --tls.ca_file "$out/pki/ca.pem" --tls.certificate_file "$out/pki/$1.pem" \
   --tls.private_key_file "$out/pki/$1.key"; }
 

@@ -1,11 +1,10 @@
 #include "bench/loopback_pki.h"
 
-#include "protocol/pki.h"
+#include "pki/pki.h"
 
 namespace fedgan::bench {
 
 void write_loopback_pki(const std::filesystem::path& dir) {
-  namespace pki = protocol::pki;
   const auto ca = pki::create_ca("bench CA", 2);
   pki::write_credentials(ca, dir / "ca.pem", dir / "ca.key");
   pki::CertificateOptions server;

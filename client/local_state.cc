@@ -1,9 +1,10 @@
 #include "client/local_state.h"
 
 #include "client/error.h"
+#include "files/durable_file.h"
+#include "files/error.h"
 #include "gan/error.h"
 #include "gan/federated_state.h"
-#include "storage/durable_file.h"
 #include "storage/error.h"
 #include "storage/state_dict_file.h"
 
@@ -54,8 +55,10 @@ void save_named_tensors(const std::vector<gan::NamedTensor>& tensors, const fs::
     // The checkpoints' format, so that Python loads it with torch.load(path, weights_only=True).
     const std::vector<char> bytes = storage::encode_state_dict(state);
     // 0600: the site's model is derived from its private data.
-    storage::write_file_atomically(path, bytes.data(), bytes.size(), 0600);
+    files::write_file_atomically(path, bytes.data(), bytes.size(), 0600);
   } catch (const storage::StorageError& e) {
+    throw ClientError(fmt::format("cannot save {}: {}", path.string(), e.what()));
+  } catch (const files::FileError& e) {
     throw ClientError(fmt::format("cannot save {}: {}", path.string(), e.what()));
   }
 }

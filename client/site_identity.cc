@@ -1,7 +1,8 @@
 #include "client/site_identity.h"
 
 #include "client/error.h"
-#include "protocol/pki.h"
+#include "pki/error.h"
+#include "pki/identity.h"
 
 #include <fstream>
 #include <sstream>
@@ -33,15 +34,12 @@ std::string certificate_identity(const std::filesystem::path& certificate_file) 
   check(in.good(), "cannot read the certificate {}", certificate_file.string());
   std::ostringstream pem;
   pem << in.rdbuf();
-  std::string name;
+  // The identity the coordinator's TLS handshake admits this site with, by the same rule.
   try {
-    name = protocol::pki::inspect_certificate(pem.str()).common_name;
-  } catch (const protocol::pki::PkiError& error) {
+    return pki::certificate_identity(pem.str());
+  } catch (const pki::PkiError& error) {
     throw ClientError(fmt::format("{}: {}", certificate_file.string(), error.what()));
   }
-  check(!name.empty(), "the certificate {} has no CN: a site's CN is its identity",
-        certificate_file.string());
-  return name;
 }
 
 uint64_t site_seed(uint64_t seed, std::string_view identity) {

@@ -7,9 +7,10 @@
 
 namespace fedgan::client {
 
-/// The site's identity in the federation: the CN of its certificate (the PEM file
-/// tls.certificate_file names), as the coordinator sees it. Throws ClientError when the file cannot
-/// be read, is not a certificate, or has no CN.
+/// The site's identity in the federation: pki::certificate_identity of its certificate (the PEM
+/// file tls.certificate_file names), as the coordinator's TLS handshake admits it. Throws
+/// ClientError when the file cannot be read, is not a certificate, or names no identity (no CN,
+/// several CNs, one too long or unprintable): such a site would be refused by the coordinator.
 std::string certificate_identity(const std::filesystem::path& certificate_file);
 
 /// This site's seed: training.seed mixed with the site's identity (its certificate's CN). Sites

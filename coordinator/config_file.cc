@@ -4,6 +4,8 @@
 #include "config/toml_file.h"
 #include "coordinator/error.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -135,53 +137,24 @@ void for_each_field(Options& o, Visitor&& visit) {
 constexpr auto kFields = [](auto& options, auto&& visit) { for_each_field(options, visit); };
 
 // ---------------------------------------------------------------------------------------------
-// JSON.
+// JSON, with nlohmann-json; sections and keys keep the order of for_each_field.
 
-// Length of the well-formed UTF-8 sequence starting at text[i], or 0 when there is none.
-size_t utf8_sequence_length(std::string_view text, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  if (lead < 0x80) return 1;
-  size_t length = 0;
-  unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) low = 0xA0;   // no overlong forms
-    if (lead == 0xED) high = 0x9F;  // no surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) low = 0x90;
-    if (lead == 0xF4) high = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
-  for (size_t k = 2; k < length; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return length;
+using Json = nlohmann::ordered_json;
+
+// Text that is not UTF-8 (a path) is written with U+FFFD in its place, so the result is always
+// valid JSON.
+std::string dump(const Json& json) {
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 template <typename T>
-std::string json_value(const T& value) {
-  if constexpr (std::is_same_v<T, bool>) {
-    return value ? "true" : "false";
-  } else if constexpr (config::kIsInteger<T>) {
-    return std::to_string(value);
-  } else if constexpr (std::is_same_v<T, double>) {
-    return json_number(value);
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    return json_quote(value);
+Json json_value(const T& value) {
+  if constexpr (std::is_same_v<T, double>) {
+    return std::isfinite(value) ? Json(value) : Json(nullptr);  // JSON has no infinities
   } else if constexpr (std::is_same_v<T, fs::path>) {
-    return json_quote(value.string());
+    return value.string();
   } else {
-    std::string text;
-    for (const std::string& element : value)
-      text += (text.empty() ? "" : ", ") + json_quote(element);
-    return "[" + text + "]";
+    return value;  // bool, integers, strings, lists of strings
   }
 }
 
@@ -238,57 +211,20 @@ void add_option_flags(CLI::App& app, CoordinatorOptions& options) {
 }
 
 std::string to_json(const CoordinatorOptions& options) {
-  std::string json = "{";
-  std::string_view current;
+  Json json = Json::object();
   for_each_field(options,
                  [&](std::string_view section, std::string_view key, const auto& field, auto) {
-                   if (section != current) {
-                     json += current.empty() ? "" : "}, ";
-                     json += json_quote(section) + ": {";
-                     current = section;
-                   } else {
-                     json += ", ";
-                   }
-                   json += json_quote(key) + ": " + json_value(field);
+                   json[std::string(section)][std::string(key)] = json_value(field);
                  });
-  return json + "}}";
+  return dump(json);
 }
 
 std::string json_quote(std::string_view text) {
-  std::string quoted = "\"";
-  for (size_t i = 0; i < text.size();) {
-    const char c = text[i];
-    const size_t length = utf8_sequence_length(text, i);
-    if (length == 0) {
-      quoted += "\\ufffd";
-      ++i;
-      continue;
-    }
-    if (c == '"' || c == '\\') {
-      quoted += '\\';
-      quoted += c;
-    } else if (c == '\n') {
-      quoted += "\\n";
-    } else if (c == '\t') {
-      quoted += "\\t";
-    } else if (c == '\r') {
-      quoted += "\\r";
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      quoted += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-    } else {
-      quoted.append(text.substr(i, length));
-    }
-    i += length;
-  }
-  return quoted + "\"";
+  return dump(Json(std::string(text)));
 }
 
 std::string json_number(double value) {
-  if (!std::isfinite(value)) return "null";
-  // fmt's shortest representation reads back exactly and is valid JSON, but writes 300.0 as "300".
-  std::string text = fmt::format("{}", value);
-  if (text.find_first_of(".e") == std::string::npos) text += ".0";
-  return text;
+  return dump(json_value(value));
 }
 
 CommandLine parse_command_line(int argc, const char* const* argv) {

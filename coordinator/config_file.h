@@ -46,11 +46,12 @@ void add_option_flags(CLI::App& app, CoordinatorOptions& options);
 /// run. Non-finite numbers, which validate() refuses, are written as null.
 std::string to_json(const CoordinatorOptions& options);
 
-/// `text` as a JSON string literal: quoted, with quotes, backslashes and control characters
-/// escaped and bytes that are not UTF-8 replaced by U+FFFD, so the result is always valid JSON.
+/// `text` as a JSON string literal, as nlohmann-json writes it: quoted, with quotes, backslashes
+/// and control characters escaped and bytes that are not UTF-8 replaced by U+FFFD (written as the
+/// character itself), so the result is always valid JSON.
 std::string json_quote(std::string_view text);
 
-/// `value` as a JSON number: the shortest text that reads back exactly, always with a decimal
+/// `value` as a JSON number, as nlohmann-json writes it: the shortest text that reads back exactly, always with a decimal
 /// point or an exponent so that it reads as a float ("1.0", "0.0002", "1e-10"); "null" when it is
 /// not finite (JSON has no infinities).
 std::string json_number(double value);

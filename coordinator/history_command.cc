@@ -8,6 +8,7 @@
 #include "storage/schema.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -61,24 +62,22 @@ std::string utc_text(double unix_seconds, bool iso = false) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// JSON values. Non-finite numbers become null (JSON has none; an infinite KL divergence shows as
-// null in JSON and as "inf" in the table).
+// JSON, with nlohmann-json. Objects keep their keys in the order they are added. Non-finite
+// numbers become null (JSON has none; an infinite KL divergence shows as null in JSON and as "inf"
+// in the table).
 
-std::string json_value(int64_t value) {
-  return std::to_string(value);
-}
-std::string json_value(double value) {
-  return json_number(value);
-}
-std::string json_value(const std::string& value) {
-  return json_quote(value);
-}
-std::string json_value(bool value) {
-  return value ? "true" : "false";
+using Json = nlohmann::ordered_json;
+
+Json json_value(double value) {
+  return std::isfinite(value) ? Json(value) : Json(nullptr);
 }
 template <typename T>
-std::string json_value(const std::optional<T>& value) {
-  return value ? json_value(*value) : "null";
+Json json_value(const T& value) {
+  return Json(value);
+}
+template <typename T>
+Json json_value(const std::optional<T>& value) {
+  return value ? json_value(*value) : Json(nullptr);
 }
 
 // Builds one JSON object, keys in the order they are added.
@@ -86,24 +85,19 @@ class JsonObject {
  public:
   template <typename T>
   JsonObject& add(std::string_view key, const T& value) {
-    return raw(key, json_value(value));
-  }
-  JsonObject& raw(std::string_view key, const std::string& value_json) {
-    text_ += fmt::format("{}{}: {}", text_.empty() ? "" : ", ", json_quote(key), value_json);
+    json_[std::string(key)] = json_value(value);
     return *this;
   }
-  std::string str() const { return "{" + text_ + "}"; }
+  Json get() { return std::move(json_); }  // the builder is spent afterwards
 
  private:
-  std::string text_;
+  Json json_ = Json::object();
 };
 
-std::string json_array(const std::vector<std::string>& elements, std::string_view separator) {
-  std::string text;
-  for (const std::string& element : elements) {
-    text += fmt::format("{}{}", text.empty() ? "" : separator, element);
-  }
-  return "[" + text + "]";
+// Text that is not UTF-8 (a path, a failure reason) is written with U+FFFD in its place, so the
+// output is always valid JSON.
+std::string dump(const Json& json) {
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,7 +180,7 @@ std::optional<double> percent(const std::optional<double>& fraction) {
   return 100 * *fraction;
 }
 
-std::string history_json(const storage::Round& r, const Losses& losses) {
+Json history_json(const storage::Round& r, const Losses& losses) {
   const storage::Evaluation& e = r.evaluation;
   return JsonObject()
       .add("round", r.round)
@@ -210,7 +204,7 @@ std::string history_json(const storage::Round& r, const Losses& losses) {
       .add("kl_to_uniform", e.kl_to_uniform)
       .add("checkpoint_path", r.checkpoint_path)
       .add("failure_reason", r.failure_reason)
-      .str();
+      .get();
 }
 
 // Which optional column groups any of `rounds` fills.
@@ -310,8 +304,8 @@ RunSummary summarize(storage::History& history, const fs::path& database,
   return s;
 }
 
-std::string status_json(const RunSummary& s) {
-  std::string last_committed = "null", running = "null";
+Json status_json(const RunSummary& s) {
+  Json last_committed = nullptr, running = nullptr;
   if (const auto& r = s.last_committed) {
     last_committed = JsonObject()
                          .add("round", r->round)
@@ -320,7 +314,7 @@ std::string status_json(const RunSummary& s) {
                          .add("finished_utc", utc_text(r->finished_at.value_or(0), true))
                          .add("checkpoint_path", r->checkpoint_path)
                          .add("checkpoint_sha256", r->checkpoint_sha256)
-                         .str();
+                         .get();
   }
   if (const auto& r = s.running) {
     running = JsonObject()
@@ -331,9 +325,9 @@ std::string status_json(const RunSummary& s) {
                   .add("clients_selected", r->clients_selected)
                   .add("updates_accepted", r->updates_accepted)
                   .add("updates_rejected", r->updates_rejected)
-                  .str();
+                  .get();
   }
-  std::vector<std::string> clients;
+  Json clients = Json::array();
   for (const storage::Client& c : s.recent_clients) {
     clients.push_back(JsonObject()
                           .add("identity", c.identity)
@@ -341,28 +335,29 @@ std::string status_json(const RunSummary& s) {
                           .add("last_seen_utc", utc_text(c.last_seen, true))
                           .add("updates_accepted", c.updates_accepted)
                           .add("updates_rejected", c.updates_rejected)
-                          .str());
+                          .get());
   }
   std::optional<std::string> finished_utc;
   if (s.run.finished_at) finished_utc = utc_text(*s.run.finished_at, true);
-  return JsonObject()
-      .add("run_id", s.run.run_id)
-      .add("model", s.run.model)
-      .raw("seed", std::to_string(s.run.seed))
-      .add("created_at", s.run.created_at)
-      .add("created_utc", utc_text(s.run.created_at, true))
-      .add("finished", s.run.finished_at.has_value())
-      .add("finished_at", s.run.finished_at)
-      .add("finished_utc", finished_utc)
-      .add("rounds_committed", s.committed)
-      .add("attempts", s.attempts)
-      .add("attempts_failed", s.failed)
-      .add("attempts_aborted", s.aborted)
-      .raw("last_committed", last_committed)
-      .raw("running", running)
-      .add("clients_known", static_cast<int64_t>(s.clients_known))
-      .raw("recent_clients", json_array(clients, ", "))
-      .str();
+  Json json = JsonObject()
+                  .add("run_id", s.run.run_id)
+                  .add("model", s.run.model)
+                  .add("seed", s.run.seed)
+                  .add("created_at", s.run.created_at)
+                  .add("created_utc", utc_text(s.run.created_at, true))
+                  .add("finished", s.run.finished_at.has_value())
+                  .add("finished_at", s.run.finished_at)
+                  .add("finished_utc", finished_utc)
+                  .add("rounds_committed", s.committed)
+                  .add("attempts", s.attempts)
+                  .add("attempts_failed", s.failed)
+                  .add("attempts_aborted", s.aborted)
+                  .get();
+  json["last_committed"] = std::move(last_committed);
+  json["running"] = std::move(running);
+  json["clients_known"] = static_cast<int64_t>(s.clients_known);
+  json["recent_clients"] = std::move(clients);
+  return json;
 }
 
 void print_status_text(const RunSummary& s, std::ostream& out) {
@@ -416,12 +411,14 @@ void print_history(const fs::path& database, const std::string& run_id, bool jso
   }
   const std::map<int64_t, Losses> losses = mean_losses(db, run_id);
   if (json) {
-    std::vector<std::string> rows;
-    for (const storage::Round& r : rounds) {
-      const auto found = losses.find(r.round_id);
-      rows.push_back(history_json(r, found == losses.end() ? Losses{} : found->second));
+    // One attempt per line, so the output reads (and greps) as a table.
+    out << '[';
+    for (size_t i = 0; i < rounds.size(); ++i) {
+      const auto found = losses.find(rounds[i].round_id);
+      out << (i == 0 ? "" : ",\n ")
+          << dump(history_json(rounds[i], found == losses.end() ? Losses{} : found->second));
     }
-    out << json_array(rows, ",\n ") << '\n';
+    out << "]\n";
     return;
   }
   if (rounds.empty()) {
@@ -437,7 +434,7 @@ void print_status(const fs::path& database, const std::string& run_id, bool json
   storage::History history(db);
   const RunSummary summary = summarize(history, database, run_id);
   if (json) {
-    out << status_json(summary) << '\n';
+    out << dump(status_json(summary)) << '\n';
   } else {
     print_status_text(summary, out);
   }

@@ -27,7 +27,7 @@ struct ServerOptions {
   /// Connections in handshake or open at once; one more is closed right after accept, before any
   /// TLS work is spent on it.
   size_t max_connections = 256;
-  /// When not empty, only these identities (certificate CNs, see certificate_identity.h) are
+  /// When not empty, only these identities (certificate CNs, see pki/identity.h) are
   /// admitted. Any other client is refused inside the TLS handshake: it gets a handshake_failure
   /// alert and no application data, and the RefuseHandler a kUnauthorized error naming it.
   std::vector<std::string> allowed_identities;

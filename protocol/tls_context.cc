@@ -1,6 +1,6 @@
 #include "protocol/tls_context.h"
 
-#include "protocol/openssl_errors.h"
+#include "pki/openssl_errors.h"
 #include "protocol/transport_error.h"
 
 #include <openssl/err.h>
@@ -35,7 +35,7 @@ constexpr const char* kTls13Suites =
 constexpr int kMaxChainDepth = 4;
 
 [[noreturn]] void fail_file(const char* what, const std::filesystem::path& path) {
-  const std::string details = drain_openssl_errors();
+  const std::string details = pki::drain_openssl_errors();
   throw TransportError(TransportErrorKind::kConfiguration,
                        fmt::format("cannot use {} '{}': {}", what, path.string(),
                                    details.empty() ? "unreadable or not PEM" : details));
@@ -88,11 +88,11 @@ std::unique_ptr<ssl::context> make_context(const TlsOptions& options, bool serve
   SSL_CTX_set_min_proto_version(native, options.allow_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
   if (options.allow_tls12 && SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
     throw TransportError(TransportErrorKind::kConfiguration,
-                         "cannot restrict TLS 1.2 ciphers: " + drain_openssl_errors());
+                         "cannot restrict TLS 1.2 ciphers: " + pki::drain_openssl_errors());
   }
   if (SSL_CTX_set_ciphersuites(native, kTls13Suites) != 1) {
     throw TransportError(TransportErrorKind::kConfiguration,
-                         "cannot set the TLS 1.3 cipher suites: " + drain_openssl_errors());
+                         "cannot set the TLS 1.3 cipher suites: " + pki::drain_openssl_errors());
   }
   SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                   SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);

@@ -1,7 +1,7 @@
 #include "protocol/tls_engine.h"
 
-#include "protocol/certificate_identity.h"
-#include "protocol/openssl_errors.h"
+#include "pki/identity.h"
+#include "pki/openssl_errors.h"
 #include "protocol/transport_error.h"
 
 #include <openssl/bio.h>
@@ -38,7 +38,7 @@ TlsEngine::TlsEngine(ssl_ctx_st* context, bool server) {
     BIO_free(output_);
     SSL_free(ssl_);
     throw TransportError(TransportErrorKind::kTls,
-                         "cannot create a TLS session: " + drain_openssl_errors());
+                         "cannot create a TLS session: " + pki::drain_openssl_errors());
   }
   // An empty input means "wait for the peer", not end of stream: the socket's owner reports EOF.
   BIO_set_mem_eof_return(input_, -1);
@@ -59,7 +59,7 @@ void TlsEngine::admit_only(std::shared_ptr<const std::set<std::string>> allowed)
   if (engine_index() < 0 || SSL_set_ex_data(ssl_, engine_index(), this) != 1) {
     throw TransportError(
         TransportErrorKind::kTls,
-        "cannot attach the identity check to a TLS session: " + drain_openssl_errors());
+        "cannot attach the identity check to a TLS session: " + pki::drain_openssl_errors());
   }
   SSL_set_verify(ssl_, SSL_get_verify_mode(ssl_), &TlsEngine::verify_identity);
 }
@@ -75,7 +75,7 @@ int TlsEngine::verify_identity(int preverify_ok, X509_STORE_CTX* store) {
   int error = X509_V_ERR_APPLICATION_VERIFICATION;
   try {
     if (engine != nullptr) {
-      std::string identity = certificate_identity(X509_STORE_CTX_get_current_cert(store));
+      std::string identity = pki::certificate_identity(X509_STORE_CTX_get_current_cert(store));
       const auto& allowed = *engine->allowed_;
       if (!identity.empty() && (allowed.empty() || allowed.count(identity) != 0)) return 1;
       engine->refused_identity_ = std::move(identity);
@@ -93,7 +93,7 @@ TlsEngine::Result TlsEngine::failure(int ret, const char* what) {
   const int code = SSL_get_error(ssl_, ret);
   if (code == SSL_ERROR_WANT_READ) return Result::kWantRead;
   if (code == SSL_ERROR_ZERO_RETURN) return Result::kClosed;
-  error_ = drain_openssl_errors();
+  error_ = pki::drain_openssl_errors();
   if (error_.empty()) {
     error_ = std::string(what) + " failed (OpenSSL error " + std::to_string(code) + ")";
   }

@@ -51,7 +51,7 @@ class TlsEngine {
 
   /// Server side: decides admission inside the handshake. Once the client's certificate has
   /// passed OpenSSL's checks (chain to the CA, validity, CRL, clientAuth purpose), a client whose
-  /// certificate_identity() is "" or, when `allowed` is not empty, not in `allowed` fails
+  /// pki::certificate_identity() is "" or, when `allowed` is not empty, not in `allowed` fails
   /// verification with X509_V_ERR_APPLICATION_VERIFICATION: the handshake fails, the client gets a
   /// handshake_failure alert (OpenSSL 3.0 cannot send access_denied there; docs/security.md) and
   /// no application data is ever written to it. refused_identity() then says who was refused.

@@ -4,7 +4,7 @@
 
 #include "protocol/tls_connection.h"
 
-#include "protocol/certificate_identity.h"
+#include "pki/identity.h"
 #include "protocol/tls_context.h"
 
 #include <openssl/ssl.h>
@@ -26,7 +26,7 @@ namespace {
 std::string without_identity(const std::string& address) {
   return fmt::format(
       "peer {} presented a certificate without a single printable subject CN of at most {} bytes",
-      address, kMaxIdentityBytes);
+      address, pki::kMaxIdentityBytes);
 }
 
 }  // namespace
@@ -170,7 +170,7 @@ void TlsConnection::handshake_failed(const std::string& reason) {
 
 void TlsConnection::handshake_done() {
   SSL* ssl = engine_->native();
-  identity_ = peer_certificate_identity(ssl);
+  identity_ = pki::certificate_identity(SSL_get0_peer_certificate(ssl));
   tls_version_ = SSL_get_version(ssl);
   tls_cipher_ = SSL_get_cipher_name(ssl);
   if (identity_.empty()) {

@@ -34,7 +34,7 @@ trap 'echo; echo "interrupted: stopping the coordinator and the sites"; exit 130
 
 rm -rf "$out"
 mkdir -p "$out"
-"$build/protocol/fedgan-certs" dev --dir "$out/pki" --clients "$sites" >"$out/pki.log"
+"$build/pki/fedgan-certs" dev --dir "$out/pki" --clients "$sites" >"$out/pki.log"
 echo "development PKI in $out/pki: a CA, the coordinator (localhost, 127.0.0.1) and site-1..site-$sites"
 echo "  (these certificates are for local use only: see docs/security.md for a real federation)"
 

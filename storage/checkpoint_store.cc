@@ -1,6 +1,7 @@
 #include "storage/checkpoint_store.h"
 
-#include "storage/durable_file.h"
+#include "files/durable_file.h"
+#include "files/error.h"
 #include "storage/error.h"
 #include "storage/sha256.h"
 #include "storage/state_dict_file.h"
@@ -76,12 +77,21 @@ CheckpointFile CheckpointStore::write(int64_t round, const StateDict& tensors) c
   } catch (const StorageError& error) {
     throw StorageError(fmt::format("cannot write checkpoint {}: {}", path.string(), error.what()));
   }
-  write_file_atomically(path, bytes.data(), bytes.size());
+  try {
+    files::write_file_atomically(path, bytes.data(), bytes.size());
+  } catch (const files::FileError& error) {
+    throw StorageError(error.what());  // callers of the storage library catch StorageError
+  }
   return {path, sha256_hex(bytes.data(), bytes.size()), bytes.size()};
 }
 
 StateDict CheckpointStore::load(const fs::path& path, const std::string& expected_sha256) {
-  const std::vector<char> bytes = read_file(path);
+  std::vector<char> bytes;
+  try {
+    bytes = files::read_file(path);
+  } catch (const files::FileError& error) {
+    throw StorageError(error.what());
+  }
   const std::string actual = sha256_hex(bytes.data(), bytes.size());
   check(actual == expected_sha256,
         "checkpoint {} has SHA-256 {} but {} was recorded: the file was changed or damaged; "

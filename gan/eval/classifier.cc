@@ -1,5 +1,7 @@
 #include "gan/eval/classifier.h"
 
+#include "files/durable_file.h"
+#include "files/error.h"
 #include "gan/error.h"
 #include "gan/eval/fid.h"
 #include "gan/eval_mode_guard.h"
@@ -8,15 +10,13 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <thread>
+#include <sstream>
 
 namespace fedgan::gan {
 
@@ -161,8 +161,8 @@ ImageClassifier load_classifier(const std::string& path) {
   return model;
 }
 
-// Writes to a sibling temporary file and renames it over `path`, so a concurrent reader sees the
-// old file or the new one, never half of one.
+// Written through files::write_file_atomically, so a concurrent reader sees the old file or the
+// new one, never half of one, and concurrent trainers of the same cache take turns.
 void save_atomically(ImageClassifier& model, const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path target(path);
@@ -170,21 +170,18 @@ void save_atomically(ImageClassifier& model, const std::string& path) {
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
   check(!ec, "cannot create the classifier cache directory {}: {}", target.parent_path().string(),
         ec.message());
-  const std::string temp = fmt::format("{}.tmp.{}.{}", path, ::getpid(),
-                                       std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  std::ostringstream bytes;
   try {
-    torch::save(model, temp);
+    torch::save(model, bytes);
   } catch (const c10::Error& e) {
-    fs::remove(temp, ec);
     throw GanError(
-        fmt::format("cannot write the classifier cache {}: {}", temp, e.what_without_backtrace()));
+        fmt::format("cannot write the classifier cache {}: {}", path, e.what_without_backtrace()));
   }
-  fs::rename(temp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
+  try {
+    files::write_file_atomically(target, std::string_view(bytes.str()));
+  } catch (const files::FileError& e) {
+    throw GanError(fmt::format("cannot write the classifier cache: {}", e.what()));
   }
-  check(!ec, "cannot rename {} to {}: {}", temp, path, ec.message());
 }
 
 void report_unreadable_cache(const std::string& path, const char* why) {

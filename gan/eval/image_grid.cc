@@ -1,22 +1,22 @@
 #include "gan/eval/image_grid.h"
 
+#include "files/durable_file.h"
+#include "files/error.h"
 #include "gan/error.h"
 
 #include <fmt/ranges.h>
 #include <png.h>
 #include <torch/torch.h>
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <thread>
 #include <vector>
 
 namespace fedgan::gan {
@@ -88,25 +88,14 @@ bool write_png_rows(png_structp png, png_infop info, std::FILE* file, png_uint_3
   return true;
 }
 
-// Removes a temporary file unless it was renamed into place.
-class TempFile {
- public:
-  explicit TempFile(std::string path) : path_(std::move(path)) {}
-  ~TempFile() {
-    if (!committed_) {
-      std::error_code ignored;
-      std::filesystem::remove(path_, ignored);
-    }
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  const std::string& path() const { return path_; }
-  void commit() { committed_ = true; }
-
- private:
-  std::string path_;
-  bool committed_ = false;
+// The bytes of a PNG encoded in memory; written to its file at once, durably, by the caller.
+struct EncodedPng {
+  char* data = nullptr;  // owned: malloc'ed by open_memstream
+  size_t size = 0;
+  EncodedPng() = default;
+  ~EncodedPng() { std::free(data); }
+  EncodedPng(const EncodedPng&) = delete;
+  EncodedPng& operator=(const EncodedPng&) = delete;
 };
 
 // Writes `pixels` (H x W x C uint8, C = 1 gray or 3 RGB) as a PNG at `path`, atomically.
@@ -120,10 +109,9 @@ void write_png(const torch::Tensor& pixels, const std::string& path) {
   check(!ec, "cannot create directory {} for {}: {}", target.parent_path().string(), path,
         ec.message());
 
-  TempFile temp(fmt::format("{}.tmp.{}.{}", path, ::getpid(),
-                            std::hash<std::thread::id>{}(std::this_thread::get_id())));
-  FilePtr file(std::fopen(temp.path().c_str(), "wb"));
-  check(file != nullptr, "cannot open {} for writing: {}", temp.path(), std::strerror(errno));
+  EncodedPng encoded;
+  FilePtr file(open_memstream(&encoded.data, &encoded.size));
+  check(file != nullptr, "cannot encode {}: {}", path, std::strerror(errno));
   PngErrorContext error;
   PngWriter writer(on_png_error, &error);
   check(writer.ok(), "cannot allocate libpng structures for {}", path);
@@ -136,12 +124,14 @@ void write_png(const torch::Tensor& pixels, const std::string& path) {
       write_png_rows(writer.png(), writer.info(), file.get(), static_cast<png_uint_32>(width),
                      static_cast<png_uint_32>(height), color_type, rows.data());
   check(written, "libpng failed writing {}: {}", path, error.message);
-  // Write errors (a full disk) may only surface when the buffered data is flushed.
+  // The memory stream's buffer and size are final once it is closed.
   const int closed = std::fclose(file.release());
-  check(closed == 0, "cannot write {}: {}", temp.path(), std::strerror(errno));
-  fs::rename(temp.path(), target, ec);
-  check(!ec, "cannot rename {} to {}: {}", temp.path(), path, ec.message());
-  temp.commit();
+  check(closed == 0, "cannot encode {}: {}", path, std::strerror(errno));
+  try {
+    files::write_file_atomically(target, encoded.data, encoded.size);
+  } catch (const files::FileError& e) {
+    throw GanError(e.what());
+  }
 }
 
 // [-1, 1] -> [0, 255], rounded; NaN (a diverged generator) becomes black rather than an error.

@@ -10,7 +10,11 @@
 #include "gan/eval/modes.h"
 #include "gan/weight_average.h"
 
+#include "files/durable_file.h"
+#include "files/error.h"
+
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -83,13 +87,36 @@ void write_samples(LocalTrainer& trainer, const TrainRunOptions& o, const std::s
   }
 }
 
-std::string json_number(double v) {
-  return std::isfinite(v) ? fmt::format("{:.6g}", v) : "null";
+using Json = nlohmann::ordered_json;
+
+// A figure for summary.json: six significant digits, as it is printed in the log (more would be
+// noise), and null when not finite (JSON has no infinities).
+Json figure(double v) {
+  return std::isfinite(v) ? Json(std::stod(fmt::format("{:.6g}", v))) : Json(nullptr);
 }
 
-// Returns `"key": {...}` for summary.json.
-std::string evaluate(LocalTrainer& trainer, const TrainRunOptions& o, const std::string& key,
-                     std::ostream& log) {
+// summary.json on one line with a space after every ':' and ',' (`{"steps": 200, ...}`), the
+// layout scripts grep for; the values are nlohmann-json's.
+std::string one_line(const Json& json) {
+  const auto dump = [](const Json& value) {
+    return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  };
+  std::string text;
+  if (json.is_object()) {
+    for (const auto& [key, value] : json.items()) {
+      text += fmt::format("{}{}: {}", text.empty() ? "" : ", ", dump(Json(key)), one_line(value));
+    }
+    return "{" + text + "}";
+  }
+  if (json.is_array()) {
+    for (const auto& value : json) text += (text.empty() ? "" : ", ") + one_line(value);
+    return "[" + text + "]";
+  }
+  return dump(json);
+}
+
+// The evaluation's figures for summary.json.
+Json evaluate(LocalTrainer& trainer, const TrainRunOptions& o, std::ostream& log) {
   if (o.dataset == "fashion-mnist") {
     const int64_t n = o.eval_samples > 0 ? o.eval_samples : kImageEvalSamples;
     const auto cache = (std::filesystem::path(o.cache_dir) / "fmnist_classifier.pt").string();
@@ -104,11 +131,11 @@ std::string evaluate(LocalTrainer& trainer, const TrainRunOptions& o, const std:
     log << fmt::format("eval: class coverage {} (classes >= 1%: {}, KL to uniform {:.4f})\n",
                        quality.coverage.counts, quality.coverage.classes_covered,
                        quality.coverage.kl_to_uniform);
-    return fmt::format(
-        R"("{}": {{"samples": {}, "fid": {}, "class_counts": [{}], "classes_covered": {}, )"
-        R"("class_kl_to_uniform": {}}})",
-        key, n, json_number(quality.fid), fmt::join(quality.coverage.counts, ", "),
-        quality.coverage.classes_covered, json_number(quality.coverage.kl_to_uniform));
+    return Json{{"samples", n},
+                {"fid", figure(quality.fid)},
+                {"class_counts", quality.coverage.counts},
+                {"classes_covered", quality.coverage.classes_covered},
+                {"class_kl_to_uniform", figure(quality.coverage.kl_to_uniform)}};
   }
   const int64_t n = o.eval_samples > 0 ? o.eval_samples : kPointEvalSamples;
   const auto stats =
@@ -116,20 +143,11 @@ std::string evaluate(LocalTrainer& trainer, const TrainRunOptions& o, const std:
   log << fmt::format("eval: modes captured {}/{}, high-quality {:.1f}%, reverse KL {:.4f}\n",
                      stats.modes_captured, stats.num_modes, 100 * stats.high_quality_fraction,
                      stats.reverse_kl);
-  return fmt::format(R"("{}": {{"samples": {}, "modes_captured": {}, "num_modes": {}, )"
-                     R"("high_quality_fraction": {}, "reverse_kl": {}}})",
-                     key, n, stats.modes_captured, stats.num_modes,
-                     json_number(stats.high_quality_fraction), json_number(stats.reverse_kl));
-}
-
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    check(static_cast<bool>(out.flush()), "cannot write {}", tmp);
-  }
-  std::filesystem::rename(tmp, path);
+  return Json{{"samples", n},
+              {"modes_captured", stats.modes_captured},
+              {"num_modes", stats.num_modes},
+              {"high_quality_fraction", figure(stats.high_quality_fraction)},
+              {"reverse_kl", figure(stats.reverse_kl)}};
 }
 
 }  // namespace
@@ -217,25 +235,33 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& log) {
   log << fmt::format("trained {} steps in {:.1f} s ({:.1f} samples/s); samples: {}\n", o.steps,
                      result.seconds, result.samples_per_second, final_png);
 
-  std::string eval_json = R"("eval": null)";
-  if (o.evaluate) eval_json = evaluate(trainer, o, "eval", log);
+  Json summary{{"dataset", o.dataset},
+               {"architecture", spec.architecture},
+               {"loss", loss_kind_name(trainer_options.loss)},
+               {"steps", o.steps},
+               {"lr_decay", o.lr_decay},
+               {"ema", o.ema},
+               {"batch_size", trainer_options.batch_size},
+               {"seed", o.seed},
+               {"threads", at::get_num_threads()},
+               {"partition", o.partition},
+               {"train_rows", data.rows.size(0)},
+               {"seconds", figure(result.seconds)},
+               {"samples_per_second", figure(result.samples_per_second)},
+               {"eval", o.evaluate ? evaluate(trainer, o, log) : Json(nullptr)}};
   if (generator_average) {
     AveragedWeightsGuard averaged(*trainer.model().generator, *generator_average);
     const auto ema_png = (out_dir / "samples_final_ema.png").string();
     write_samples(trainer, o, ema_png);
     log << fmt::format("averaged generator (decay {}): samples: {}\n", o.ema, ema_png);
-    if (o.evaluate) eval_json += ", " + evaluate(trainer, o, "eval_ema", log);
+    if (o.evaluate) summary["eval_ema"] = evaluate(trainer, o, log);
   }
-  result.summary_json = fmt::format(
-      "{{\"dataset\": \"{}\", \"architecture\": \"{}\", \"loss\": \"{}\", \"steps\": {}, "
-      "\"lr_decay\": \"{}\", \"ema\": {}, \"batch_size\": {}, \"seed\": {}, \"threads\": {}, "
-      "\"partition\": \"{}\", \"train_rows\": {}, \"seconds\": {}, \"samples_per_second\": {}, "
-      "{}}}\n",
-      o.dataset, spec.architecture, loss_kind_name(trainer_options.loss), o.steps, o.lr_decay,
-      o.ema, trainer_options.batch_size, o.seed, at::get_num_threads(), o.partition,
-      data.rows.size(0), json_number(result.seconds), json_number(result.samples_per_second),
-      eval_json);
-  write_text_atomically(out_dir / "summary.json", result.summary_json);
+  result.summary_json = one_line(summary) + "\n";
+  try {
+    files::write_file_atomically(out_dir / "summary.json", std::string_view(result.summary_json));
+  } catch (const files::FileError& e) {
+    throw GanError(e.what());
+  }
   log << "summary: " << (out_dir / "summary.json").string() << "\n";
   return result;
 }

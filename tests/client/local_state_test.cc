@@ -2,7 +2,7 @@
 
 #include "client/error.h"
 #include "gan/models/mlp_gan.h"
-#include "storage/durable_file.h"
+#include "files/durable_file.h"
 #include "tests/client/test_support.h"
 #include "tests/storage/python_checks.h"
 
@@ -65,7 +65,7 @@ TEST_F(LocalStateTest, LoadsAStateFileInTheTaggedFormatOfEarlierVersions) {
   dict.insert_or_assign("generator.net.1.num_batches_tracked", torch::tensor(int64_t{42}));
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
   const auto path = dir_ / "tagged.pt";
-  storage::write_file_atomically(path, bytes.data(), bytes.size());
+  files::write_file_atomically(path, bytes.data(), bytes.size());
 
   const gan::GanModel restarted = gan::make_mlp_gan(gan::MlpGanOptions{}, 12);
   ASSERT_TRUE(load_local_state(restarted, path));
@@ -80,7 +80,7 @@ TEST_F(LocalStateTest, LoadsAStateFileInTheTaggedFormatOfEarlierVersions) {
 TEST_F(LocalStateTest, RefusesAFileThatIsNotAStateDict) {
   const auto path = dir_ / "broken.pt";
   const std::string text = "not a pickle";
-  storage::write_file_atomically(path, text.data(), text.size());
+  files::write_file_atomically(path, text.data(), text.size());
   const gan::GanModel model = gan::make_mlp_gan(gan::MlpGanOptions{}, 11);
   try {
     load_local_state(model, path);

@@ -2,12 +2,15 @@
 
 #include "client/error.h"
 #include "tests/client/test_support.h"
+#include "tests/pki/test_certificates.h"
 #include "tests/protocol/transport_fixture.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace fedgan::client {
 namespace {
@@ -29,6 +32,21 @@ TEST_F(SiteIdentityFiles, RefusesAMissingFileAndAFileThatIsNoCertificate) {
     ADD_FAILURE() << "a file that is no certificate was accepted";
   } catch (const ClientError& error) {
     EXPECT_NE(std::string(error.what()).find("junk.pem"), std::string::npos) << error.what();
+  }
+}
+
+// A site knows itself by the identity the coordinator's handshake would admit it with: a
+// certificate with zero or several CNs is refused here as it is there (pki/identity.h).
+TEST_F(SiteIdentityFiles, RefusesACertificateWithZeroOrSeveralCommonNames) {
+  for (const auto& names : std::vector<std::vector<std::string>>{{}, {"site-1", "site-2"}}) {
+    const auto path = dir_ / "ambiguous.pem";
+    std::ofstream(path) << pki::testing::certificate_with_common_names(names);
+    try {
+      certificate_identity(path);
+      ADD_FAILURE() << "a certificate with " << names.size() << " CNs named a site";
+    } catch (const ClientError& error) {
+      EXPECT_NE(std::string(error.what()).find("common names"), std::string::npos) << error.what();
+    }
   }
 }
 

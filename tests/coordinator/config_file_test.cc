@@ -492,9 +492,10 @@ TEST(ConfigJson, QuotesStrings) {
   EXPECT_EQ(json_number(1e-10), "1e-10");
   EXPECT_EQ(json_number(std::numeric_limits<double>::infinity()), "null");
   EXPECT_EQ(json_quote("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-  EXPECT_EQ(json_quote("\xc3\xa9"), "\"\xc3\xa9\"");                   // é passes through
-  EXPECT_EQ(json_quote("\xc3"), "\"\\ufffd\"");                        // truncated sequence
-  EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
+  EXPECT_EQ(json_quote("\xc3\xa9"), "\"\xc3\xa9\"");  // é passes through
+  // nlohmann-json writes U+FFFD as the character (UTF-8 EF BF BD), not as the escape \ufffd.
+  EXPECT_EQ(json_quote("\xc3"), "\"\xef\xbf\xbd\"");  // truncated sequence
+  EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");  // a surrogate
 }
 
 TEST(ExampleConfigs, EveryExampleCoordinatorConfigLoadsAndValidates) {

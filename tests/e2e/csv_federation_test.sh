@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 build="$1"
 python="${2:-/usr/bin/python3}"
 
-"$build/protocol/fedgan-certs" dev --dir "$work/pki" --clients 2 >/dev/null
+"$build/pki/fedgan-certs" dev --dir "$work/pki" --clients 2 >/dev/null
 "$python" - "$work" <<'PY'
 import random, sys
 for site in (1, 2):

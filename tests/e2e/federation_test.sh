@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 
 build="$1"
 python="${2:-/usr/bin/python3}"
-certs_bin="$build/protocol/fedgan-certs"
+certs_bin="$build/pki/fedgan-certs"
 coordinator_bin="$build/coordinator/fedgan-coordinator"
 client_bin="$build/client/fedgan-client"
 

@@ -3,8 +3,8 @@
 // Shared by the transport tests: a federation PKI generated once per test program, an
 // io_context on its own thread, and a server that records what it accepted and refused.
 
+#include "pki/pki.h"
 #include "protocol/connection.h"
-#include "protocol/pki.h"
 #include "protocol/server.h"
 #include "protocol/tls_context.h"
 

@@ -1,5 +1,5 @@
 #include "storage/checkpoint_store.h"
-#include "storage/durable_file.h"
+#include "files/durable_file.h"
 #include "storage/error.h"
 #include "storage/sha256.h"
 #include "tests/storage/python_checks.h"
@@ -104,7 +104,7 @@ TEST_F(CheckpointStoreTest, DetectsAHashMismatch) {
 TEST_F(CheckpointStoreTest, RefusesAFileThatIsNotADictOfTensors) {
   const auto write = [&](const fs::path& path, const c10::IValue& value) {
     const std::vector<char> bytes = torch::pickle_save(value);
-    write_file_atomically(path, bytes.data(), bytes.size());
+    files::write_file_atomically(path, bytes.data(), bytes.size());
     return sha256_hex(bytes.data(), bytes.size());
   };
   const std::string list_hash = write(dir_ / "list.pt", c10::IValue(std::vector<int64_t>{1, 2}));
@@ -191,7 +191,7 @@ TEST_F(CheckpointStoreTest, LoadsACheckpointInTheTaggedFormatOfEarlierVersions) 
   for (const auto& item : tensors) dict.insert(item.key(), item.value().contiguous());
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
   ASSERT_NE(std::string(bytes.begin(), bytes.end()).find("restore_type_tag"), std::string::npos);
-  write_file_atomically(store.checkpoint_path(3), bytes.data(), bytes.size());
+  files::write_file_atomically(store.checkpoint_path(3), bytes.data(), bytes.size());
 
   const StateDict loaded =
       CheckpointStore::load(store.checkpoint_path(3), sha256_hex(bytes.data(), bytes.size()));

@@ -1,6 +1,6 @@
 #include "storage/state_dict_file.h"
 
-#include "storage/durable_file.h"
+#include "files/durable_file.h"
 #include "storage/error.h"
 #include "tests/storage/python_checks.h"
 #include "tests/storage/test_util.h"
@@ -111,7 +111,7 @@ TEST(StateDictFile, RefusesBytesThatAreNotADictOfTensors) {
 TEST(StateDictFile, PythonChecksRefuseTheTaggedFormat) {
   testing::TempDir dir;
   const std::vector<char> bytes = tagged_format(testing::assorted_tensors());
-  write_file_atomically(dir / "tagged.pt", bytes.data(), bytes.size());
+  files::write_file_atomically(dir / "tagged.pt", bytes.data(), bytes.size());
 
   const testing::CommandResult allowlist = testing::weights_only_allowlist_check(dir / "tagged.pt");
   EXPECT_EQ(allowlist.exit_code, 1) << allowlist.errors;
@@ -127,7 +127,7 @@ TEST(StateDictFile, PythonChecksRefuseTheTaggedFormat) {
 TEST(StateDictFile, NamesOnlyGlobalsCurrentPyTorchAllowsAsWeights) {
   testing::TempDir dir;
   const std::vector<char> bytes = encode_state_dict(testing::assorted_tensors());
-  write_file_atomically(dir / "state.pt", bytes.data(), bytes.size());
+  files::write_file_atomically(dir / "state.pt", bytes.data(), bytes.size());
   const testing::CommandResult check = testing::weights_only_allowlist_check(dir / "state.pt");
   EXPECT_EQ(check.exit_code, 0) << check.errors;
   // Every storage class the assorted dtypes need, and nothing but the allowlist's names.
@@ -147,7 +147,7 @@ TEST(StateDictFile, PythonLoadsItWithWeightsOnlyBitForBit) {
   testing::TempDir dir;
   const StateDict tensors = testing::assorted_tensors();
   const std::vector<char> bytes = encode_state_dict(tensors);
-  write_file_atomically(dir / "state.pt", bytes.data(), bytes.size());
+  files::write_file_atomically(dir / "state.pt", bytes.data(), bytes.size());
   const testing::CommandResult listing = testing::torch_load_listing(dir / "state.pt");
   ASSERT_EQ(listing.exit_code, 0) << listing.errors;
   EXPECT_EQ(listing.output, testing::expected_listing(tensors));

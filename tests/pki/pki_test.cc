@@ -1,4 +1,4 @@
-#include "protocol/pki.h"
+#include "pki/pki.h"
 
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-namespace fedgan::protocol::pki {
+namespace fedgan::pki {
 namespace {
 
 namespace fs = std::filesystem;
@@ -146,7 +146,7 @@ TEST(PkiCa, IsSelfSignedCaThatSignsCertificatesAndCrls) {
   EXPECT_TRUE(info.is_ca);
   EXPECT_EQ(info.subject, "CN=fedgan test CA");
   EXPECT_EQ(info.issuer, info.subject);
-  EXPECT_EQ(certificate_common_name(f.ca.certificate_pem), "fedgan test CA");
+  EXPECT_EQ(certificate_identity(f.ca.certificate_pem), "fedgan test CA");
   EXPECT_FALSE(info.server_auth || info.client_auth);
   const X509Ptr ca = parse(f.ca.certificate_pem);
   EXPECT_EQ(X509_check_ca(ca.get()), 1);
@@ -179,7 +179,7 @@ TEST(PkiIssue, SubjectAltNamesAndCommonNameReadBack) {
   const auto& f = federation();
   const CertificateInfo info = inspect_certificate(f.server.certificate_pem);
   EXPECT_EQ(info.common_name, "coordinator");
-  EXPECT_EQ(certificate_common_name(f.server.certificate_pem), "coordinator");
+  EXPECT_EQ(certificate_identity(f.server.certificate_pem), "coordinator");
   EXPECT_EQ(info.dns_names, (std::vector<std::string>{"localhost", "coordinator.example.org"}));
   EXPECT_EQ(info.ip_addresses, (std::vector<std::string>{"127.0.0.1", "::1", "2001:db8::5"}));
   EXPECT_EQ(info.issuer, "CN=fedgan test CA");
@@ -189,14 +189,14 @@ TEST(PkiIssue, SubjectAltNamesAndCommonNameReadBack) {
   EXPECT_EQ(X509_check_host(cert.get(), "evil.example.org", 0, 0, nullptr), 0);
   EXPECT_EQ(X509_check_ip_asc(cert.get(), "::1", 0), 1);
   EXPECT_EQ(X509_check_ip_asc(cert.get(), "10.0.0.1", 0), 0);
-  EXPECT_EQ(certificate_common_name(f.client.certificate_pem), "site-1");
+  EXPECT_EQ(certificate_identity(f.client.certificate_pem), "site-1");
   EXPECT_TRUE(inspect_certificate(f.client.certificate_pem).dns_names.empty());
 }
 
 TEST(PkiIssue, IdentityIsExactlyOneUtf8CommonName) {
   const auto& f = federation();
   const Credentials site = issue_client_certificate(f.ca, named("Hôpital Nord"));
-  EXPECT_EQ(certificate_common_name(site.certificate_pem), "Hôpital Nord");
+  EXPECT_EQ(certificate_identity(site.certificate_pem), "Hôpital Nord");
   EXPECT_EQ(inspect_certificate(site.certificate_pem).subject, "CN=Hôpital Nord");
   // A second CN (made here by editing and re-signing a certificate) makes the identity ambiguous.
   X509Ptr cert = parse(f.client.certificate_pem);
@@ -211,7 +211,7 @@ TEST(PkiIssue, IdentityIsExactlyOneUtf8CommonName) {
   ASSERT_EQ(PEM_write_bio_X509(out.get(), cert.get()), 1);
   char* data = nullptr;
   const long size = BIO_get_mem_data(out.get(), &data);
-  expect_error([&] { certificate_common_name(std::string(data, static_cast<size_t>(size))); },
+  expect_error([&] { certificate_identity(std::string(data, static_cast<size_t>(size))); },
                "has 2 common names");
 }
 
@@ -417,7 +417,7 @@ TEST(PkiInput, InvalidInputsThrowNamingTheProblem) {
       "CA private key does not belong to the CA certificate");
   expect_error([&] { issue_server_certificate(f.client, options); }, "is not a CA");
   expect_error([&] { create_ca(server_options()); }, "carries no DNS names or IP addresses");
-  expect_error([&] { certificate_common_name("-----BEGIN CERTIFICATE-----\n"); },
+  expect_error([&] { certificate_identity("-----BEGIN CERTIFICATE-----\n"); },
                "not a PEM certificate");
 }
 
@@ -448,4 +448,4 @@ TEST(PkiOpenssl, CommandLineVerifiesIssuedCertificates) {
 }
 
 }  // namespace
-}  // namespace fedgan::protocol::pki
+}  // namespace fedgan::pki

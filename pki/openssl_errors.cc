@@ -1,8 +1,8 @@
-#include "protocol/openssl_errors.h"
+#include "pki/openssl_errors.h"
 
 #include <openssl/err.h>
 
-namespace fedgan::protocol {
+namespace fedgan::pki {
 
 std::string drain_openssl_errors() {
   std::string text;
@@ -15,4 +15,4 @@ std::string drain_openssl_errors() {
   return text;
 }
 
-}  // namespace fedgan::protocol
+}  // namespace fedgan::pki

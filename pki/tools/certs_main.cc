@@ -2,7 +2,7 @@
 // certificate per site and certificate revocation lists, as PEM files in one directory
 // (docs/security.md). Sites that run their own PKI can use plain `openssl` instead.
 
-#include "protocol/pki.h"
+#include "pki/pki.h"
 
 #include <arpa/inet.h>
 #include <CLI/CLI.hpp>
@@ -17,7 +17,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-namespace pki = fedgan::protocol::pki;
+namespace pki = fedgan::pki;
 
 // Names this tool writes itself; a certificate may not be saved under them.
 const std::vector<std::string> kReservedNames = {"ca", "crl"};

@@ -1,11 +1,11 @@
-#include "protocol/wire_text.h"
+#include "text/printable.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdint>
 
-namespace fedgan::protocol {
+namespace fedgan::text {
 namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
@@ -87,4 +87,4 @@ std::string printable(std::string_view text, size_t max_bytes) {
   return out;
 }
 
-}  // namespace fedgan::protocol
+}  // namespace fedgan::text
