@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 
 build="$1"
 python="${2:-/usr/bin/python3}"
-"$build/protocol/fedgan-certs" dev --dir "$work/pki" --clients 3 >/dev/null
+"$build/pki/fedgan-certs" dev --dir "$work/pki" --clients 3 >/dev/null
 
 # One configuration for both runs; only the storage differs.
 coordinator_toml() {
