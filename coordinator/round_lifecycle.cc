@@ -237,7 +237,8 @@ void Coordinator::Impl::commit_round() {
     // Each loss is within +-1e9 (check_update_fields), so neither sum nor mean can overflow.
     const double mean_loss = sum / static_cast<double>(round.loss_counts[key]);
     mean_losses[key] = mean_loss;
-    losses += fmt::format(", {} {:.4f}", key == "generator_loss" ? "G loss" : "D loss", mean_loss);
+    losses += fmt::format(", {} {:.4f}",
+                          key == protocol::metric::kGeneratorLoss ? "G loss" : "D loss", mean_loss);
   }
   const std::string metrics =
       round_metrics_json(round.fedavg.num_updates(), round.fedavg.total_weight(), seconds,

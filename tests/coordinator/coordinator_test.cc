@@ -4,6 +4,7 @@
 
 #include "coordinator/coordinator.h"
 #include "coordinator/global_model.h"
+#include "protocol/metric_names.h"
 #include "storage/checkpoint_store.h"
 #include "storage/database.h"
 #include "storage/history.h"
@@ -37,7 +38,8 @@ TEST(Coordinator, CommitsTheExactWeightedMeanOfTheDeltas) {
   EXPECT_EQ(task_a->model, task_b->model);
 
   Upload upload_a{make_delta(*task_a, [](size_t t, size_t i) { return wave(t, i, 1.0f); }), 3};
-  upload_a.metrics = {{"generator_loss", 0.75}, {"discriminator_loss", 1.25}};
+  upload_a.metrics = {{protocol::metric::kGeneratorLoss, 0.75},
+                      {protocol::metric::kDiscriminatorLoss, 1.25}};
   Upload upload_b{make_delta(*task_b, [](size_t t, size_t i) { return wave(t, i, -2.0f); }), 1};
   const auto status_a = a.upload(*task_a, upload_a);
   EXPECT_EQ(status_a.code(), wire::STATUS_OK) << status_a.message();
