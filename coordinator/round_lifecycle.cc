@@ -4,6 +4,7 @@
 #include "aggregation/error.h"
 #include "coordinator/error.h"
 #include "coordinator/round_plan.h"
+#include "coordinator/round_task.h"
 
 #include <fmt/format.h>
 #include <openssl/rand.h>
@@ -35,23 +36,6 @@ std::string random_nonce() {
 
 std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
-}
-
-std::map<std::string, std::string> hyperparameters(const CoordinatorOptions& options,
-                                                   int64_t round) {
-  const auto& t = options.training;
-  return {{"architecture", options.model.architecture},
-          {"networks", gan::trained_networks_name(networks_of_round(t, round))},
-          {"federate", options.model.federate},
-          {"local_steps", std::to_string(t.local_steps)},
-          {"batch_size", std::to_string(t.batch_size)},
-          {"optimizer", t.optimizer},
-          {"lr_generator", fmt::format("{}", t.lr_generator)},
-          {"lr_discriminator", fmt::format("{}", t.lr_discriminator)},
-          {"beta1", fmt::format("{}", t.beta1)},
-          {"beta2", fmt::format("{}", t.beta2)},
-          {"loss", t.loss},
-          {"n_critic", std::to_string(t.n_critic)}};
 }
 
 }  // namespace
@@ -145,14 +129,7 @@ void Coordinator::Impl::start_round() {
       static_cast<int64_t>(std::llround(now * 1000.0)) +
       static_cast<int64_t>(std::llround(options_.rounds.deadline_seconds * 1000.0));
   for (const auto& identity : selected) {
-    wire::Task task;
-    task.set_run_id(options_.storage.run_id);
-    task.set_round(static_cast<uint64_t>(round));
-    task.set_nonce(nonces[identity]);
-    task.set_deadline_unix_ms(deadline_ms);
-    for (const auto& [key, value] : hyperparameters(options_, round)) {
-      (*task.mutable_hyperparameters())[key] = value;
-    }
+    const wire::Task task = task_of_round(options_, round, nonces[identity], deadline_ms);
     try {
       sessions_.at(identity)->send_task(task, snapshot, on_model_queued);
       round_->bytes_sent += model_bytes;

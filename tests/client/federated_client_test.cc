@@ -90,7 +90,7 @@ class FederatedClientTest : public testing::TempDirTest {
   // Sends a task for `round` and then the global model, as the coordinator does; returns the
   // model's manifest.
   wire::Manifest send_task(Endpoint& endpoint, uint64_t round,
-                           const std::map<std::string, std::string>& changes = {}) {
+                           const testing::HyperparameterChange& changes = nullptr) {
     std::vector<protocol::ConstTensorView> views;
     for (const auto& entry :
          gan::federated_tensors(global_, gan::FederationScope::kGeneratorAndDiscriminator)) {
@@ -209,7 +209,7 @@ TEST_F(FederatedClientTest, TrainsATaskAndUploadsTheDeltaUntilTheRunFinishes) {
 TEST_F(FederatedClientTest, ARefusedTaskIsNeitherTrainedNorUploaded) {
   start_client();
   Endpoint coordinator = accept_client();
-  send_task(coordinator, 1, {{"local_steps", "20000"}});
+  send_task(coordinator, 1, [](auto& h) { h.set_local_steps(20000); });
   EXPECT_FALSE(await_header(coordinator, 1500ms));
   // The site still takes the next task within its limits.
   const auto manifest = send_task(coordinator, 2);
@@ -282,7 +282,7 @@ TEST_F(FederatedClientTest, ReconnectsWhenTheCoordinatorGoesAwayMidRound) {
   start_client();
   Endpoint first = accept_client();
   // A long round, cut off by the coordinator going away: training stops, nothing is uploaded.
-  send_task(first, 1, {{"local_steps", "5000"}});
+  send_task(first, 1, [](auto& h) { h.set_local_steps(5000); });
   std::this_thread::sleep_for(300ms);
   first.connection->close(wire::STATUS_OK, "coordinator stopped: interrupted");
 

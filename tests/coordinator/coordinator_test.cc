@@ -74,7 +74,7 @@ TEST(Coordinator, ServerAdamStepsTheWeightsAndAveragesTheRunningStatistics) {
   auto task_a = a.wait_task();
   auto task_b = b.wait_task();
   ASSERT_TRUE(task_a && task_b);
-  EXPECT_EQ(task_a->task.hyperparameters().at("optimizer"), "sgd");
+  EXPECT_EQ(task_a->task.training().optimizer(), wire::OPTIMIZER_SGD);
   const Upload upload_a{make_delta(*task_a, [](size_t t, size_t i) { return wave(t, i, 1.0f); }),
                         3};
   const Upload upload_b{make_delta(*task_b, [](size_t t, size_t i) { return wave(t, i, -0.5f); }),
@@ -143,11 +143,12 @@ TEST(Coordinator, AlternatingRoundsMoveOnlyTheirNetworksWeightsAndEveryRunningSt
   // the network it trains, and the running statistics, which any training step changes.
   std::optional<ReceivedTask> first;
   std::vector<std::vector<float>> first_mean;
-  for (const std::string networks : {"discriminator", "generator"}) {
+  for (const auto networks :
+       {wire::TRAINED_NETWORKS_DISCRIMINATOR, wire::TRAINED_NETWORKS_GENERATOR}) {
     auto task_a = a.wait_task();
     auto task_b = b.wait_task();
-    ASSERT_TRUE(task_a && task_b) << networks;
-    EXPECT_EQ(task_a->task.hyperparameters().at("networks"), networks);
+    ASSERT_TRUE(task_a && task_b) << wire::TrainedNetworks_Name(networks);
+    EXPECT_EQ(task_a->task.training().networks(), networks);
     // Round 2's download is round 1's commit.
     if (first) {
       expect_moved_only("discriminator", first->task.model(), first->model, first_mean,
