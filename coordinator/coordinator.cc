@@ -119,7 +119,8 @@ void Coordinator::Impl::adopt(std::shared_ptr<protocol::Connection> connection) 
 void Coordinator::Impl::begin_serving(const std::string& where) {
   std::lock_guard lock(mutex_);
   if (next_round_ > options_.rounds.max_rounds) {
-    return stop("the run has already committed rounds.max_rounds rounds", 0);
+    return stop("the run has already committed rounds.max_rounds rounds", 0,
+                wire::STATUS_RUN_FINISHED);
   }
   log(storage::EventLevel::kInfo, "coordinator_started", where);
   fmt::print("{}; waiting for {} clients\n", where, clients_needed_to_start(options_.rounds));
@@ -127,7 +128,7 @@ void Coordinator::Impl::begin_serving(const std::string& where) {
 }
 
 // Called with mutex_ held.
-void Coordinator::Impl::stop(const std::string& reason, int exit_code) {
+void Coordinator::Impl::stop(const std::string& reason, int exit_code, wire::StatusCode goodbye) {
   if (stopped_) return;
   stopped_ = true;
   // A round whose checkpoint is being written is aggregated: commit it rather than lose it.
@@ -136,8 +137,8 @@ void Coordinator::Impl::stop(const std::string& reason, int exit_code) {
   if (server_) server_->stop();
   // Closed after the current handler: an Ack it is about to send (to the upload that completed
   // the last round, say) goes out before the Goodbye.
-  asio::post(io_, [sessions = std::move(sessions_), reason] {
-    for (const auto& [identity, session] : sessions) session->close(wire::STATUS_OK, reason);
+  asio::post(io_, [sessions = std::move(sessions_), reason, goodbye] {
+    for (const auto& [identity, session] : sessions) session->close(goodbye, reason);
   });
   sessions_.clear();
   log(storage::EventLevel::kInfo, "coordinator_stopped", reason);

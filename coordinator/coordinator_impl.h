@@ -92,7 +92,7 @@ class Coordinator::Impl : public Federation, public std::enable_shared_from_this
   void start();
   void adopt(std::shared_ptr<protocol::Connection> connection);
   void begin_serving(const std::string& where);
-  void stop(const std::string& reason, int exit_code);
+  void stop(const std::string& reason, int exit_code, wire::StatusCode goodbye = wire::STATUS_OK);
   void request_stop(const std::string& reason) {
     std::lock_guard lock(mutex_);
     stop(reason, 0);

@@ -321,7 +321,8 @@ void Coordinator::Impl::settle_pending_commit() {
   }
   if (pending.round >= options_.rounds.max_rounds) {
     store_.finish_run(options_.storage.run_id, storage::unix_seconds_now());
-    return stop(fmt::format("run finished after {} rounds", pending.round), 0);
+    return stop(fmt::format("run finished after {} rounds", pending.round), 0,
+                wire::STATUS_RUN_FINISHED);
   }
   if (round_ && !round_->recorded) record_round_start();
 }

@@ -161,7 +161,7 @@ class FederatedClientTest : public testing::TempDirTest {
   }
 
   static void finish_run(Endpoint& endpoint) {
-    endpoint.connection->close(wire::STATUS_OK, "run finished after 1 rounds");
+    endpoint.connection->close(wire::STATUS_RUN_FINISHED, "run finished after 1 rounds");
   }
 
   std::string log() const { return log_.str(); }
@@ -276,6 +276,22 @@ TEST_F(FederatedClientTest, IgnoresAcksThatAnswerAnotherUpload) {
   EXPECT_EQ(finish_client(), 0);
   EXPECT_EQ(client_->stats().updates_accepted, 1);
   EXPECT_EQ(client_->stats().updates_rejected, 0);
+  // Accepted by its code; the coordinator's words are shown beside it.
+  EXPECT_NE(log().find("update accepted (labelled)"), std::string::npos) << log();
+}
+
+// Protocol 1.3: the end of the run is a code, STATUS_RUN_FINISHED. A coordinator of 1.2 or older
+// said it in text beside STATUS_OK; that is a plain close, after which the site reconnects.
+TEST_F(FederatedClientTest, OnlyTheRunFinishedCodeEndsTheClient) {
+  start_client();
+  Endpoint first = accept_client();
+  first.connection->close(wire::STATUS_OK, "run finished after 1 rounds");
+  Endpoint second = accept_client();
+  finish_run(second);
+  EXPECT_EQ(finish_client(), 0);
+  EXPECT_EQ(client_->stats().connections, 2);
+  EXPECT_NE(log().find("connection lost"), std::string::npos) << log();
+  EXPECT_NE(log().find("the coordinator finished the run"), std::string::npos) << log();
 }
 
 TEST_F(FederatedClientTest, ReconnectsWhenTheCoordinatorGoesAwayMidRound) {

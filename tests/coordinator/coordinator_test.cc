@@ -45,6 +45,13 @@ TEST(Coordinator, CommitsTheExactWeightedMeanOfTheDeltas) {
   EXPECT_EQ(status_a.code(), wire::STATUS_OK) << status_a.message();
   EXPECT_EQ(b.upload(*task_b, upload_b).code(), wire::STATUS_OK);
   ASSERT_EQ(coordinator.wait_stopped(), 0);
+  // The last round committed: each site is told the run is over by the Goodbye's code.
+  for (FakeClient* site : {&a, &b}) {
+    const auto goodbye = site->wait_closed();
+    ASSERT_TRUE(goodbye);
+    EXPECT_EQ(goodbye->kind(), protocol::TransportErrorKind::kClosedByPeer) << goodbye->what();
+    EXPECT_EQ(goodbye->status(), wire::STATUS_RUN_FINISHED) << goodbye->what();
+  }
 
   const auto rounds = rounds_of(options);
   ASSERT_EQ(rounds.size(), 1u);
