@@ -2,6 +2,7 @@
 
 #include "client/error.h"
 #include "protocol/frame.h"
+#include "protocol/metric_names.h"
 
 #include <torch/torch.h>
 
@@ -43,12 +44,13 @@ wire::Envelope DeltaUpload::header(const TaskPlan& plan, const RoundReport& repo
   update->set_nonce(plan.nonce);
   update->set_num_samples(static_cast<uint64_t>(num_samples));
   auto& metrics = *update->mutable_metrics();
-  metrics["generator_loss"] = report.generator_loss;
-  metrics["discriminator_loss"] = report.discriminator_loss;
-  metrics["train_seconds"] = report.train_seconds;
-  metrics["samples_per_second"] = report.samples_per_second;
-  metrics["download_seconds"] = report.download_seconds;
-  metrics["delta_seconds"] = report.delta_seconds;
+  namespace metric = protocol::metric;
+  metrics[metric::kGeneratorLoss] = report.generator_loss;
+  metrics[metric::kDiscriminatorLoss] = report.discriminator_loss;
+  metrics[metric::kTrainSeconds] = report.train_seconds;
+  metrics[metric::kSamplesPerSecond] = report.samples_per_second;
+  metrics[metric::kDownloadSeconds] = report.download_seconds;
+  metrics[metric::kDeltaSeconds] = report.delta_seconds;
   *update->mutable_delta() = writer_->manifest();
   return envelope;
 }

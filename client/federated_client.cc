@@ -4,6 +4,7 @@
 #include "client/error.h"
 #include "protocol/frame.h"
 #include "protocol/tensor_stream.h"
+#include "protocol/wire_text.h"
 
 #include <chrono>
 #include <csignal>
@@ -48,9 +49,12 @@ bool answers(const wire::Ack& ack, const TaskPlan& plan, wire::AckStage stage) {
   return ack.stage() == stage && ack.round() == plan.round && ack.nonce() == plan.nonce;
 }
 
+// Since protocol 1.3 the Goodbye that ends a run says so by its code. A coordinator of 1.2 or older
+// said it in text beside STATUS_OK; that is a plain close here (the site reconnects), since such a
+// coordinator's tasks carry no typed hyperparameters and this site refuses them anyway.
 bool run_finished(const TransportError& error) {
-  return error.kind() == TransportErrorKind::kClosedByPeer && error.status() == wire::STATUS_OK &&
-         std::string_view(error.what()).find("run finished") != std::string_view::npos;
+  return error.kind() == TransportErrorKind::kClosedByPeer &&
+         error.status() == wire::STATUS_RUN_FINISHED;
 }
 
 }  // namespace
@@ -443,11 +447,15 @@ FederatedClient::Next FederatedClient::upload(
     next = await_ack(plan, wire::ACK_STAGE_VERDICT, status);
     if (next == Next::kEnd || !status) return next;
   }
-  const bool accepted = status->code() == wire::STATUS_OK;
+  // The code decides (await_ack took only the verdict's Ack, or the admission's refusal); the
+  // message is the coordinator's explanation, shown as it is ("accepted, clipped from norm ...").
+  const bool accepted = admitted && status->code() == wire::STATUS_OK;
   count([accepted](ClientStats& s) { ++(accepted ? s.updates_accepted : s.updates_rejected); });
   if (accepted) {
-    const bool plain = status->message().empty() || status->message() == "accepted";
-    console_.print("{}; update accepted{}", summary, plain ? "" : ": " + status->message());
+    console_.print("{}; update accepted{}", summary,
+                   status->message().empty()
+                       ? ""
+                       : fmt::format(" ({})", protocol::printable(status->message(), 256)));
   } else {
     // Refused at its header (nothing was sent) or after its transfer.
     console_.print("{}; update {}: {} ({})", summary, admitted ? "rejected" : "refused",

@@ -50,7 +50,7 @@ struct ClientStats {
 /// Resilience: when the connection cannot be made or ends (a coordinator restart, a network
 /// failure, a Goodbye), the client waits (Backoff: 0.5 s doubling to 30 s by default, +-50%
 /// jitter) and connects again; the coordinator reruns a round it lost. It stops for good only
-/// when the coordinator says the run finished (Goodbye with STATUS_OK and "run finished"), after
+/// when the coordinator says the run finished (Goodbye with STATUS_RUN_FINISHED), after
 /// stop(), or after coordinator.max_connect_failures consecutive failed attempts.
 class FederatedClient {
  public:

@@ -10,9 +10,10 @@
 #include "gan/models/model_factory.h"
 #include "protocol/tensor_records.h"
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include <torch/torch.h>
 
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -22,86 +23,108 @@
 namespace fedgan::client {
 namespace {
 
-// Every hyperparameter a task carries (coordinator/coordinator.cc sends exactly these). A task
-// with another key is refused rather than trained while ignoring what the key asks for.
-constexpr const char* kKnownHyperparameters[] = {
-    "architecture", "federate",         "networks", "local_steps", "batch_size", "optimizer",
-    "lr_generator", "lr_discriminator", "beta1",    "beta2",       "loss",       "n_critic"};
-
 constexpr uint32_t kAcceptedCodecs = (1u << wire::CODEC_FP32) | (1u << wire::CODEC_FP16);
 
-// The task's hyperparameters, each read at most once, with refusals that name the key.
-class Hyperparameters {
- public:
-  explicit Hyperparameters(const google::protobuf::Map<std::string, std::string>& map) : map_(map) {
-    for (const auto& [key, value] : map_) {
-      bool known = false;
-      for (const char* name : kKnownHyperparameters) known |= key == name;
-      check(known, "the task sets hyperparameter '{}', which this client does not know",
-            printable(key));
-    }
-  }
+// An enum hyperparameter as the site acts on it: UNSPECIFIED (never set) and values of a newer
+// protocol are refused, naming the field, rather than read as some default.
+template <typename Enum>
+Enum known(int value, bool (*is_valid)(int), const char* key) {
+  check(value != 0, "the task has no hyperparameter '{}'", key);
+  check(is_valid(value), "hyperparameter {} is {}, a value this client does not know", key, value);
+  return static_cast<Enum>(value);
+}
 
-  const std::string& text(const std::string& key) const {
-    const auto found = map_.find(key);
-    check(found != map_.end(), "the task has no hyperparameter '{}'", key);
-    return found->second;
-  }
+int64_t count(uint32_t value, const char* key, int64_t maximum, const char* limit) {
+  check(value >= 1, "hyperparameter {} is {}: it must be at least 1", key, value);
+  check(value <= maximum, "hyperparameter {} is {}, beyond this site's {} = {}", key, value, limit,
+        maximum);
+  return value;
+}
 
-  int64_t integer(const std::string& key, int64_t maximum, const std::string& limit) const {
-    const std::string& value = text(key);
-    int64_t parsed = 0;
-    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-    check(error == std::errc() && end == value.data() + value.size() && !value.empty(),
-          "hyperparameter {} is '{}', not an integer", key, printable(value));
-    check(parsed >= 1, "hyperparameter {} is {}: it must be at least 1", key, parsed);
-    check(parsed <= maximum, "hyperparameter {} is {}, beyond this site's {} = {}", key, parsed,
-          limit, maximum);
-    return parsed;
+gan::FederationScope scope_of(const wire::TrainingHyperparameters& h) {
+  switch (known<wire::FederationScope>(h.federate(), wire::FederationScope_IsValid, "federate")) {
+    case wire::FEDERATION_SCOPE_GENERATOR:
+      return gan::FederationScope::kGeneratorOnly;
+    default:
+      return gan::FederationScope::kGeneratorAndDiscriminator;
   }
+}
 
-  double number(const std::string& key) const {
-    const std::string& value = text(key);
-    double parsed = 0;
-    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-    check(error == std::errc() && end == value.data() + value.size() && !value.empty() &&
-              std::isfinite(parsed),
-          "hyperparameter {} is '{}', not a finite number", key, printable(value));
-    return parsed;
+gan::TrainedNetworks networks_of(const wire::TrainingHyperparameters& h) {
+  switch (known<wire::TrainedNetworks>(h.networks(), wire::TrainedNetworks_IsValid, "networks")) {
+    case wire::TRAINED_NETWORKS_DISCRIMINATOR:
+      return gan::TrainedNetworks::kDiscriminator;
+    case wire::TRAINED_NETWORKS_GENERATOR:
+      return gan::TrainedNetworks::kGenerator;
+    default:
+      return gan::TrainedNetworks::kBoth;
   }
+}
 
- private:
-  const google::protobuf::Map<std::string, std::string>& map_;
-};
+gan::OptimizerKind optimizer_of(const wire::TrainingHyperparameters& h) {
+  const auto optimizer =
+      known<wire::Optimizer>(h.optimizer(), wire::Optimizer_IsValid, "optimizer");
+  return optimizer == wire::OPTIMIZER_SGD ? gan::OptimizerKind::kSgd : gan::OptimizerKind::kAdam;
+}
+
+gan::LossKind loss_of(const wire::TrainingHyperparameters& h) {
+  switch (known<wire::Loss>(h.loss(), wire::Loss_IsValid, "loss")) {
+    case wire::LOSS_HINGE:
+      return gan::LossKind::kHinge;
+    case wire::LOSS_WGAN_GP:
+      return gan::LossKind::kWassersteinGp;
+    default:
+      return gan::LossKind::kNonSaturating;
+  }
+}
+
+// The task's hyperparameters as this site will train them, or a refusal naming the field. A field
+// this client does not know (a newer coordinator's) is refused rather than ignored: training while
+// ignoring what it asks for would be a different round from the one the coordinator planned.
+const wire::TrainingHyperparameters& hyperparameters(const wire::Task& task) {
+  check(task.has_training(),
+        "the task carries no hyperparameters (Task.training, protocol 1.3): the coordinator "
+        "speaks an older protocol and must be upgraded");
+  const auto& h = task.training();
+  const auto& unknown = h.GetReflection()->GetUnknownFields(h);
+  check(unknown.empty(),
+        "the task sets hyperparameter field {}, which this client does not know (upgrade it)",
+        unknown.empty() ? 0 : unknown.field(0).number());
+  check(!h.architecture().empty(), "the task has no hyperparameter 'architecture'");
+  return h;
+}
 
 // The training a task's hyperparameters ask for, within `limits` and the site's sample count.
-TaskPlan plan_training(const Hyperparameters& h, const LimitsOptions& limits, int64_t num_samples) {
+TaskPlan plan_training(const wire::TrainingHyperparameters& h, const LimitsOptions& limits,
+                       int64_t num_samples) {
   TaskPlan plan;
-  try {
-    plan.scope = gan::parse_federation_scope(h.text("federate"));
-    plan.trainer.loss = gan::parse_loss_kind(h.text("loss"));
-    plan.trainer.optimizer = gan::parse_optimizer_kind(h.text("optimizer"));
-    plan.networks = gan::parse_trained_networks(h.text("networks"));
-  } catch (const gan::GanError& error) {
-    throw ClientError(fmt::format("the task's hyperparameters: {}", error.what()));
-  }
-  plan.local_steps = h.integer("local_steps", limits.max_local_steps, "limits.max_local_steps");
+  plan.scope = scope_of(h);
+  plan.networks = networks_of(h);
+  plan.trainer.optimizer = optimizer_of(h);
+  plan.trainer.loss = loss_of(h);
+  plan.local_steps =
+      count(h.local_steps(), "local_steps", limits.max_local_steps, "limits.max_local_steps");
   auto& t = plan.trainer;
-  t.batch_size = h.integer("batch_size", limits.max_batch_size, "limits.max_batch_size");
+  t.batch_size =
+      count(h.batch_size(), "batch_size", limits.max_batch_size, "limits.max_batch_size");
   check(t.batch_size <= num_samples,
         "hyperparameter batch_size is {}, but this site holds only {} samples", t.batch_size,
         num_samples);
-  t.n_critic = static_cast<int>(h.integer("n_critic", limits.max_n_critic, "limits.max_n_critic"));
-  for (const auto& [key, rate] : {std::pair{"lr_generator", &t.generator_lr},
-                                  std::pair{"lr_discriminator", &t.discriminator_lr}}) {
-    *rate = h.number(key);
-    check(*rate > 0 && *rate <= limits.max_learning_rate,
-          "hyperparameter {} is {}: it must be in (0, limits.max_learning_rate = {}]", key, *rate,
+  t.n_critic =
+      static_cast<int>(count(h.n_critic(), "n_critic", limits.max_n_critic, "limits.max_n_critic"));
+  for (const auto& [key, value, rate] :
+       {std::tuple{"lr_generator", h.lr_generator(), &t.generator_lr},
+        std::tuple{"lr_discriminator", h.lr_discriminator(), &t.discriminator_lr}}) {
+    check(std::isfinite(value), "hyperparameter {} is {}, not a finite number", key, value);
+    check(value > 0 && value <= limits.max_learning_rate,
+          "hyperparameter {} is {}: it must be in (0, limits.max_learning_rate = {}]", key, value,
           limits.max_learning_rate);
+    *rate = value;
   }
-  for (const auto& [key, beta] : {std::pair{"beta1", &t.beta1}, std::pair{"beta2", &t.beta2}}) {
-    *beta = h.number(key);
-    check(*beta >= 0 && *beta < 1, "hyperparameter {} is {}: it must be in [0, 1)", key, *beta);
+  for (const auto& [key, value, beta] :
+       {std::tuple{"beta1", h.beta1(), &t.beta1}, std::tuple{"beta2", h.beta2(), &t.beta2}}) {
+    check(value >= 0 && value < 1, "hyperparameter {} is {}: it must be in [0, 1)", key, value);
+    *beta = value;
   }
   return plan;
 }
@@ -189,10 +212,10 @@ TaskPlan LocalRound::plan_task(const wire::Task& task) {
   const auto& limits = options_.limits;
   check(task.model_follows(),
         "the task does not send the model, and this client keeps no copy to reuse");
-  const Hyperparameters h(task.hyperparameters());
-  check(h.text("architecture") == model_.architecture,
+  const auto& h = hyperparameters(task);
+  check(h.architecture() == model_.architecture,
         "the task trains the {} architecture, but this site trains {} (model.architecture)",
-        printable(h.text("architecture")), model_.architecture);
+        printable(h.architecture()), model_.architecture);
   TaskPlan plan = plan_training(h, options_.limits, num_samples_);
   plan.round = task.round();
   plan.nonce = task.nonce();

@@ -97,8 +97,10 @@ class LocalRound {
   LocalRound(const ClientOptions& options, const LoadedData& data, const std::string& identity);
 
   /// Checks `task` and returns its plan, or throws ClientError saying why this site refuses it:
-  /// the model does not follow the task, a hyperparameter is missing, unknown, malformed or
-  /// beyond options.limits (local steps, batch size, n_critic, learning rates), the batch is
+  /// the model does not follow the task, its hyperparameters (Task.training) are missing, one is
+  /// unset (an UNSPECIFIED enum, an empty architecture), of a newer protocol (a field or enum value
+  /// this client does not know) or beyond options.limits (local steps, batch size, n_critic,
+  /// learning rates; the refusal names the field), the batch is
   /// larger than the data, the architecture is not this site's, or the model's manifest does
   /// not match this site's model or is larger than limits.max_model_bytes.
   TaskPlan plan_task(const wire::Task& task);

@@ -62,7 +62,7 @@ void RoundEngine::State::commit_round() {
     // Each loss is within +-1e9 (check_update_fields), so neither sum nor mean can overflow.
     const double mean_loss = sum / static_cast<double>(round.loss_counts[key]);
     mean_losses[key] = mean_loss;
-    losses += fmt::format(", {} {:.4f}", key == "generator_loss" ? "G loss" : "D loss", mean_loss);
+    losses += fmt::format(", {} {:.4f}", key == protocol::metric::kGeneratorLoss ? "G loss" : "D loss", mean_loss);
   }
   const size_t updates = round.aggregator->num_updates();
   PendingCommit pending;
@@ -176,7 +176,7 @@ void RoundEngine::State::evaluation_done(const EvaluateRound& request,
 
 void RoundEngine::State::finish_if_last(int64_t round) {
   store_.finish_run(options_.storage.run_id, now);
-  stop(fmt::format("run finished after {} rounds", round), 0);
+  stop(fmt::format("run finished after {} rounds", round), 0, wire::STATUS_RUN_FINISHED);
 }
 
 }  // namespace fedgan::coordinator

@@ -4,6 +4,7 @@
 #include "aggregation/error.h"
 #include "coordinator/error.h"
 #include "coordinator/round_plan.h"
+#include "coordinator/round_task.h"
 
 #include <fmt/format.h>
 #include <openssl/rand.h>
@@ -26,23 +27,6 @@ std::string random_nonce() {
   check(RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes) == 1,
         "the system random generator failed");
   return nonce;
-}
-
-std::map<std::string, std::string> hyperparameters(const CoordinatorOptions& options,
-                                                   int64_t round) {
-  const auto& t = options.training;
-  return {{"architecture", options.model.architecture},
-          {"networks", gan::trained_networks_name(networks_of_round(t, round))},
-          {"federate", options.model.federate},
-          {"local_steps", std::to_string(t.local_steps)},
-          {"batch_size", std::to_string(t.batch_size)},
-          {"optimizer", t.optimizer},
-          {"lr_generator", fmt::format("{}", t.lr_generator)},
-          {"lr_discriminator", fmt::format("{}", t.lr_discriminator)},
-          {"beta1", fmt::format("{}", t.beta1)},
-          {"beta2", fmt::format("{}", t.beta2)},
-          {"loss", t.loss},
-          {"n_critic", std::to_string(t.n_critic)}};
 }
 
 }  // namespace
@@ -135,13 +119,7 @@ void RoundEngine::State::dispatch(const std::vector<std::string>& selected,
   for (const auto& identity : selected) {
     SendTask send;
     send.session = sessions_.at(identity);
-    send.task.set_run_id(options_.storage.run_id);
-    send.task.set_round(static_cast<uint64_t>(round));
-    send.task.set_nonce(nonces.at(identity));
-    send.task.set_deadline_unix_ms(deadline_ms);
-    for (const auto& [key, value] : hyperparameters(options_, round)) {
-      (*send.task.mutable_hyperparameters())[key] = value;
-    }
+    send.task = task_of_round(options_, round, nonces.at(identity), deadline_ms);
     send.model = snapshot;
     send.on_model_queued = on_model_queued;
     actions.push_back(std::move(send));

@@ -81,10 +81,11 @@ wire::Status RoundEngine::State::update_received(const std::string& identity, ui
   }
   round_->roster.finish(facts.identity, true);
   round_->aggregated_norms.push_back(verdict.scale != 1.0 ? *round_->norm_bound : norm);
-  round_->slowest_training = std::max(
-      round_->slowest_training, reported_metric(update.header, "train_seconds").value_or(0.0));
+  round_->slowest_training =
+      std::max(round_->slowest_training,
+               reported_metric(update.header, protocol::metric::kTrainSeconds).value_or(0.0));
   round_->bytes_received += update.bytes;
-  for (const char* key : {"generator_loss", "discriminator_loss"}) {
+  for (const char* key : {protocol::metric::kGeneratorLoss, protocol::metric::kDiscriminatorLoss}) {
     if (const auto value = reported_metric(update.header, key)) {
       round_->loss_sums[key] += *value;
       ++round_->loss_counts[key];

@@ -2,6 +2,7 @@
 
 #include "coordinator/config_file.h"
 #include "coordinator/error.h"
+#include "protocol/metric_names.h"
 #include "storage/database.h"
 #include "storage/history.h"
 #include "storage/records.h"
@@ -152,16 +153,18 @@ struct Losses {
 // Mean local losses of the accepted updates of every attempt of the run, by round_id. Values that
 // are not numbers are left out of the means.
 std::map<int64_t, Losses> mean_losses(storage::Database& db, const std::string& run_id) {
+  // The JSON paths are bound as parameters: the metric names come from the one list sites write.
   storage::Statement query = db.prepare(R"sql(
     SELECT u.round_id,
-           avg(CASE WHEN json_type(u.local_metrics, '$.generator_loss') IN ('real', 'integer')
-                    THEN json_extract(u.local_metrics, '$.generator_loss') END),
-           avg(CASE WHEN json_type(u.local_metrics, '$.discriminator_loss') IN ('real', 'integer')
-                    THEN json_extract(u.local_metrics, '$.discriminator_loss') END)
+           avg(CASE WHEN json_type(u.local_metrics, ?1) IN ('real', 'integer')
+                    THEN json_extract(u.local_metrics, ?1) END),
+           avg(CASE WHEN json_type(u.local_metrics, ?2) IN ('real', 'integer')
+                    THEN json_extract(u.local_metrics, ?2) END)
     FROM updates u JOIN rounds r ON r.round_id = u.round_id
-    WHERE u.accepted AND r.run_id = ?
+    WHERE u.accepted AND r.run_id = ?3
     GROUP BY u.round_id)sql");
-  query.bind_all(run_id);
+  query.bind_all(fmt::format("$.{}", protocol::metric::kGeneratorLoss),
+                 fmt::format("$.{}", protocol::metric::kDiscriminatorLoss), run_id);
   std::map<int64_t, Losses> losses;
   while (query.step()) {
     losses[query.column<int64_t>(0)] = {query.column<std::optional<double>>(1),
@@ -195,8 +198,8 @@ Json history_json(const storage::Round& r, const Losses& losses) {
       .add("updates_rejected", r.updates_rejected)
       .add("samples_accepted", r.samples_accepted)
       .add("aggregate_norm", r.aggregate_norm)
-      .add("generator_loss", losses.generator)
-      .add("discriminator_loss", losses.discriminator)
+      .add(protocol::metric::kGeneratorLoss, losses.generator)
+      .add(protocol::metric::kDiscriminatorLoss, losses.discriminator)
       .add("fid", e.fid)
       .add("classes_covered", e.classes_covered)
       .add("modes_captured", e.modes_captured)

@@ -114,16 +114,23 @@ void validate_model(const ModelOptions& m) {
   check_one_of(m.codec, "model.codec", {"fp32", "fp16"});
 }
 
+// A task carries its counts as 32-bit integers (wire::TrainingHyperparameters).
+void check_task_count(int64_t value, std::string_view name) {
+  check_at_least(value, 1, name);
+  constexpr int64_t kMax = std::numeric_limits<uint32_t>::max();
+  check(value <= kMax, "{} is {}: it must be at most {}", name, value, kMax);
+}
+
 void validate_training(const TrainingOptions& t) {
-  check_at_least(t.local_steps, 1, "training.local_steps");
-  check_at_least(t.batch_size, 1, "training.batch_size");
+  check_task_count(t.local_steps, "training.local_steps");
+  check_task_count(t.batch_size, "training.batch_size");
   check_one_of(t.optimizer, "training.optimizer", {"adam", "sgd"});
   check_positive(t.lr_generator, "training.lr_generator");
   check_positive(t.lr_discriminator, "training.lr_discriminator");
   check(t.beta1 >= 0 && t.beta1 < 1, "training.beta1 is {}: it must be in [0, 1)", t.beta1);
   check(t.beta2 >= 0 && t.beta2 < 1, "training.beta2 is {}: it must be in [0, 1)", t.beta2);
   check_one_of(t.loss, "training.loss", {"ns", "hinge", "wgan-gp"});
-  check_at_least(t.n_critic, 1, "training.n_critic");
+  check_task_count(t.n_critic, "training.n_critic");
   check_one_of(t.networks, "training.networks", {"both", "alternate"});
 }
 

@@ -75,7 +75,8 @@ RoundEngine::State::State(const CoordinatorOptions& options,
 
 void RoundEngine::State::begin(const std::string& where) {
   if (next_round > options_.rounds.max_rounds) {
-    return stop("the run has already committed rounds.max_rounds rounds", 0);
+    return stop("the run has already committed rounds.max_rounds rounds", 0,
+                wire::STATUS_RUN_FINISHED);
   }
   log(storage::EventLevel::kInfo, "coordinator_started", where);
   print(fmt::format("{}; waiting for {} clients", where, clients_needed_to_start(options_.rounds)));

@@ -57,8 +57,8 @@ std::string round_metrics_json(size_t updates, double total_weight, double secon
 storage::Update accepted_update(const UploadFacts& facts) {
   storage::Update update = base_record(facts);
   update.accepted = true;
-  update.train_seconds = reported_metric(*facts.header, "train_seconds");
-  update.samples_per_second = reported_metric(*facts.header, "samples_per_second");
+  update.train_seconds = reported_metric(*facts.header, protocol::metric::kTrainSeconds);
+  update.samples_per_second = reported_metric(*facts.header, protocol::metric::kSamplesPerSecond);
   update.local_metrics_json = metrics_json(facts.header->metrics());
   return update;
 }

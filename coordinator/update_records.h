@@ -2,6 +2,7 @@
 
 #include "protocol/error.h"
 #include "protocol/fedgan.pb.h"
+#include "protocol/metric_names.h"  // the keys reported_metric() is asked for
 #include "storage/records.h"
 
 #include <map>
@@ -26,7 +27,8 @@ std::string round_metrics_json(size_t updates, double total_weight, double secon
                                const std::string& networks, double server_lr,
                                const std::map<std::string, double>& mean_losses);
 
-/// The value an UpdateHeader reports for metric `key`, if it reports one.
+/// The value an UpdateHeader reports for metric `key` (one of protocol::metric's names), if it
+/// reports one.
 std::optional<double> reported_metric(const wire::UpdateHeader& header, const std::string& key);
 
 /// The measurements of one upload that go into its row beside the verdict.

@@ -1,5 +1,6 @@
 #include "coordinator/update_validator.h"
 
+#include "protocol/metric_names.h"
 #include "protocol/tensor_records.h"
 
 #include <cmath>
@@ -104,10 +105,11 @@ NormVerdict check_delta_norm(double norm, std::optional<double> bound,
 }
 
 const std::vector<MetricRange>& known_metrics() {
+  namespace metric = protocol::metric;
   static const std::vector<MetricRange> ranges = {
-      {"generator_loss", -1e9, 1e9}, {"discriminator_loss", -1e9, 1e9},
-      {"train_seconds", 0, 1e7},     {"download_seconds", 0, 1e7},
-      {"delta_seconds", 0, 1e7},     {"samples_per_second", 0, 1e12},
+      {metric::kGeneratorLoss, -1e9, 1e9}, {metric::kDiscriminatorLoss, -1e9, 1e9},
+      {metric::kTrainSeconds, 0, 1e7},     {metric::kDownloadSeconds, 0, 1e7},
+      {metric::kDeltaSeconds, 0, 1e7},     {metric::kSamplesPerSecond, 0, 1e12},
   };
   return ranges;
 }

@@ -23,8 +23,11 @@ inline constexpr std::array<uint8_t, 2> kFrameMagic = {'F', 'G'};
 inline constexpr uint8_t kProtocolMajorVersion = 1;
 /// 1.1 dropped the transfers' SHA-256 (TransferEnd is empty) and Task.model_sha256. 1.2: an Ack
 /// names the stage, round and nonce it answers; statuses OUT_OF_RANGE and INCOMPLETE; a site's
-/// first message must be its Hello, within the handshake deadline.
-inline constexpr uint32_t kProtocolMinorVersion = 2;
+/// first message must be its Hello, within the handshake deadline. 1.3: a Task's hyperparameters
+/// are a typed TrainingHyperparameters (Task field 9; the text map of field 5 is gone), and the
+/// Goodbye that ends a finished run carries STATUS_RUN_FINISHED (docs/architecture.md, "Protocol
+/// versions", says what a peer of an older minor version gets).
+inline constexpr uint32_t kProtocolMinorVersion = 3;
 inline constexpr size_t kFrameHeaderBytes = 8;
 /// Default limit on a frame's body. Models travel as many chunks, so no frame needs to be large.
 inline constexpr uint32_t kDefaultMaxFrameBytes = 8u << 20;

@@ -90,7 +90,7 @@ class FederatedClientTest : public testing::TempDirTest {
   // Sends a task for `round` and then the global model, as the coordinator does; returns the
   // model's manifest.
   wire::Manifest send_task(Endpoint& endpoint, uint64_t round,
-                           const std::map<std::string, std::string>& changes = {}) {
+                           const testing::HyperparameterChange& changes = nullptr) {
     std::vector<protocol::ConstTensorView> views;
     for (const auto& entry :
          gan::federated_tensors(global_, gan::FederationScope::kGeneratorAndDiscriminator)) {
@@ -161,7 +161,7 @@ class FederatedClientTest : public testing::TempDirTest {
   }
 
   static void finish_run(Endpoint& endpoint) {
-    endpoint.connection->close(wire::STATUS_OK, "run finished after 1 rounds");
+    endpoint.connection->close(wire::STATUS_RUN_FINISHED, "run finished after 1 rounds");
   }
 
   std::string log() const { return log_.str(); }
@@ -209,7 +209,7 @@ TEST_F(FederatedClientTest, TrainsATaskAndUploadsTheDeltaUntilTheRunFinishes) {
 TEST_F(FederatedClientTest, ARefusedTaskIsNeitherTrainedNorUploaded) {
   start_client();
   Endpoint coordinator = accept_client();
-  send_task(coordinator, 1, {{"local_steps", "20000"}});
+  send_task(coordinator, 1, [](auto& h) { h.set_local_steps(20000); });
   EXPECT_FALSE(await_header(coordinator, 1500ms));
   // The site still takes the next task within its limits.
   const auto manifest = send_task(coordinator, 2);
@@ -276,13 +276,29 @@ TEST_F(FederatedClientTest, IgnoresAcksThatAnswerAnotherUpload) {
   EXPECT_EQ(finish_client(), 0);
   EXPECT_EQ(client_->stats().updates_accepted, 1);
   EXPECT_EQ(client_->stats().updates_rejected, 0);
+  // Accepted by its code; the coordinator's words are shown beside it.
+  EXPECT_NE(log().find("update accepted (labelled)"), std::string::npos) << log();
+}
+
+// Protocol 1.3: the end of the run is a code, STATUS_RUN_FINISHED. A coordinator of 1.2 or older
+// said it in text beside STATUS_OK; that is a plain close, after which the site reconnects.
+TEST_F(FederatedClientTest, OnlyTheRunFinishedCodeEndsTheClient) {
+  start_client();
+  Endpoint first = accept_client();
+  first.connection->close(wire::STATUS_OK, "run finished after 1 rounds");
+  Endpoint second = accept_client();
+  finish_run(second);
+  EXPECT_EQ(finish_client(), 0);
+  EXPECT_EQ(client_->stats().connections, 2);
+  EXPECT_NE(log().find("connection lost"), std::string::npos) << log();
+  EXPECT_NE(log().find("the coordinator finished the run"), std::string::npos) << log();
 }
 
 TEST_F(FederatedClientTest, ReconnectsWhenTheCoordinatorGoesAwayMidRound) {
   start_client();
   Endpoint first = accept_client();
   // A long round, cut off by the coordinator going away: training stops, nothing is uploaded.
-  send_task(first, 1, {{"local_steps", "5000"}});
+  send_task(first, 1, [](auto& h) { h.set_local_steps(5000); });
   std::this_thread::sleep_for(300ms);
   first.connection->close(wire::STATUS_OK, "coordinator stopped: interrupted");
 

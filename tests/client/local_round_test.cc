@@ -7,17 +7,34 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <tuple>
 
 namespace fedgan::client {
 namespace {
 
 using gan::FederationScope;
 using testing::make_task;
+
+void generator_only_task(wire::TrainingHyperparameters& h) {
+  h.set_federate(wire::FEDERATION_SCOPE_GENERATOR);
+}
+
+// Appends field `field` = `value` as a varint to `h`'s bytes and parses them back: what a newer
+// coordinator's message (a field or an enum value this build does not know) looks like here.
+void with_varint(wire::TrainingHyperparameters& h, uint32_t field, uint64_t value) {
+  std::string bytes = h.SerializeAsString();
+  for (uint64_t v : {uint64_t{field} << 3, value}) {
+    for (; v >= 0x80; v >>= 7) bytes += static_cast<char>((v & 0x7f) | 0x80);
+    bytes += static_cast<char>(v);
+  }
+  ASSERT_TRUE(h.ParseFromString(bytes));
+}
 
 class LocalRoundTest : public testing::TempDirTest {
  protected:
@@ -110,10 +127,13 @@ TEST_F(LocalRoundTest, AOneNetworkTaskLeavesTheOtherNetworksWeightDeltasAtZero) 
   LocalRound round(options_, data_, "site-1");
   const auto manifest =
       round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
-  for (const auto& [networks, frozen_prefix] :
-       {std::pair{std::string("discriminator"), std::string(gan::kGeneratorPrefix)},
-        std::pair{std::string("generator"), std::string(gan::kDiscriminatorPrefix)}}) {
-    const TaskPlan plan = round.plan_task(make_task(2, manifest, {{"networks", networks}}));
+  for (const auto& [wire_networks, networks, frozen_prefix] :
+       {std::tuple{wire::TRAINED_NETWORKS_DISCRIMINATOR, std::string("discriminator"),
+                   std::string(gan::kGeneratorPrefix)},
+        std::tuple{wire::TRAINED_NETWORKS_GENERATOR, std::string("generator"),
+                   std::string(gan::kDiscriminatorPrefix)}}) {
+    const TaskPlan plan = round.plan_task(
+        make_task(2, manifest, [n = wire_networks](auto& h) { h.set_networks(n); }));
     EXPECT_EQ(gan::trained_networks_name(plan.networks), networks);
     receive_global(round, plan.scope, 0.0f);
     const RoundReport report = round.train(plan, {});
@@ -175,7 +195,7 @@ TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {
     for (const auto& spec : manifest.tensors()) {
       EXPECT_EQ(spec.name().rfind("discriminator.", 0), std::string::npos) << spec.name();
     }
-    const TaskPlan plan = round.plan_task(make_task(1, manifest, {{"federate", "generator"}}));
+    const TaskPlan plan = round.plan_task(make_task(1, manifest, generator_only_task));
     EXPECT_EQ(plan.scope, FederationScope::kGeneratorOnly);
     EXPECT_EQ(plan.codec, wire::CODEC_FP16);
     receive_global(round, plan.scope, 0.0f);
@@ -245,7 +265,7 @@ TEST_F(LocalRoundTest, TheStateFileHoldsOnlyWhatTheTaskDidNotFederate) {
 TEST_F(LocalRoundTest, ADivergedRoundRestoresTheSavedLocalTensorsAndTheGlobalValues) {
   LocalRound round(options_, data_, "site-1");
   const auto manifest = round.manifest(FederationScope::kGeneratorOnly, wire::CODEC_FP32);
-  TaskPlan plan = round.plan_task(make_task(1, manifest, {{"federate", "generator"}}));
+  TaskPlan plan = round.plan_task(make_task(1, manifest, generator_only_task));
   receive_global(round, plan.scope, 0.0f);
   ASSERT_TRUE(round.train(plan).completed);
   round.save_state();
@@ -254,7 +274,7 @@ TEST_F(LocalRoundTest, ADivergedRoundRestoresTheSavedLocalTensorsAndTheGlobalVal
     saved.push_back(entry.tensor.detach().to(torch::kCPU).clone());
   }
 
-  plan = round.plan_task(make_task(2, manifest, {{"federate", "generator"}}));
+  plan = round.plan_task(make_task(2, manifest, generator_only_task));
   // A generator whose weights overflow in its first forward pass: the losses are not finite.
   receive_global(round, plan.scope, 1e38f);
   const auto global = copies(round.global_destinations());
@@ -281,42 +301,68 @@ TEST_F(LocalRoundTest, RefusesTasksBeyondItsLimits) {
   LocalRound round(options_, data_, "site-1");
   const auto manifest =
       round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
-  const auto refused = [&](const std::map<std::string, std::string>& changes) {
-    return refusal(round, make_task(1, manifest, changes));
+  const auto refused = [&](const testing::HyperparameterChange& change) {
+    return refusal(round, make_task(1, manifest, change));
   };
   EXPECT_EQ(refused({}), "");
-  EXPECT_EQ(refused({{"local_steps", "100"}}), "");
-  EXPECT_NE(refused({{"local_steps", "101"}})
-                .find("local_steps is 101, beyond this site's limits.max_local_steps = 100"),
+  EXPECT_EQ(refused([](auto& h) { h.set_local_steps(100); }), "");
+  EXPECT_NE(refused([](auto& h) {
+              h.set_local_steps(101);
+            }).find("local_steps is 101, beyond this site's limits.max_local_steps = 100"),
             std::string::npos);
-  EXPECT_NE(refused({{"batch_size", "256"}}).find("limits.max_batch_size = 128"),
+  EXPECT_NE(refused([](auto& h) { h.set_batch_size(256); }).find("limits.max_batch_size = 128"),
             std::string::npos);
-  EXPECT_NE(refused({{"n_critic", "11"}}).find("limits.max_n_critic = 10"), std::string::npos);
-  EXPECT_NE(refused({{"lr_generator", "0.01"}}).find("limits.max_learning_rate"),
+  EXPECT_NE(refused([](auto& h) { h.set_n_critic(11); }).find("limits.max_n_critic = 10"),
             std::string::npos);
-  EXPECT_NE(refused({{"lr_discriminator", "nan"}}).find("not a finite number"), std::string::npos);
-  EXPECT_NE(refused({{"beta2", "1"}}).find("beta2 is 1"), std::string::npos);
-  EXPECT_NE(refused({{"local_steps", "0"}}).find("at least 1"), std::string::npos);
-  EXPECT_NE(refused({{"local_steps", "3 steps"}}).find("not an integer"), std::string::npos);
-  EXPECT_NE(refused({{"loss", "l2"}}).find("loss"), std::string::npos);
-  EXPECT_NE(refused({{"optimizer", "rmsprop"}}).find("expected 'adam' or 'sgd'"),
+  EXPECT_NE(refused([](auto& h) { h.set_lr_generator(0.01); }).find("limits.max_learning_rate"),
             std::string::npos);
-  EXPECT_NE(refused({{"optimizer", ""}}).find("no hyperparameter 'optimizer'"), std::string::npos);
-  EXPECT_EQ(round.plan_task(make_task(1, manifest, {{"optimizer", "sgd"}})).trainer.optimizer,
-            gan::OptimizerKind::kSgd);
-  EXPECT_NE(refused({{"networks", "critic"}}).find("expected 'both', 'discriminator'"),
+  EXPECT_NE(refused([](auto& h) {
+              h.set_lr_discriminator(std::nan(""));
+            }).find("lr_discriminator is nan, not a finite number"),
             std::string::npos);
-  EXPECT_NE(refused({{"networks", ""}}).find("no hyperparameter 'networks'"), std::string::npos);
-  EXPECT_NE(refused({{"federate", "discriminator"}}).find("federation scope"), std::string::npos);
-  EXPECT_NE(refused({{"architecture", "dcgan"}}).find("this site trains mlp"), std::string::npos);
-  EXPECT_NE(refused({{"n_critic", ""}}).find("no hyperparameter 'n_critic'"), std::string::npos);
-  EXPECT_NE(refused({{"augment", "true"}}).find("'augment', which this client does not know"),
+  EXPECT_NE(refused([](auto& h) { h.set_beta2(1); }).find("beta2 is 1"), std::string::npos);
+  EXPECT_NE(refused([](auto& h) { h.set_local_steps(0); }).find("at least 1"), std::string::npos);
+  // An enum value of a newer protocol, as a newer coordinator's bytes would carry it.
+  EXPECT_NE(refused([](auto& h) {
+              with_varint(h, 11, 9);
+            }).find("hyperparameter loss is 9, a value this client does not know"),
             std::string::npos);
+  EXPECT_NE(refused([](auto& h) { with_varint(h, 6, 7); }).find("optimizer is 7"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& h) { h.clear_optimizer(); }).find("no hyperparameter 'optimizer'"),
+            std::string::npos);
+  EXPECT_EQ(
+      round.plan_task(make_task(1, manifest, [](auto& h) { h.set_optimizer(wire::OPTIMIZER_SGD); }))
+          .trainer.optimizer,
+      gan::OptimizerKind::kSgd);
+  EXPECT_NE(refused([](auto& h) { with_varint(h, 2, 4); }).find("networks is 4"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& h) { h.clear_networks(); }).find("no hyperparameter 'networks'"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& h) { h.clear_federate(); }).find("no hyperparameter 'federate'"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& h) { h.clear_loss(); }).find("no hyperparameter 'loss'"),
+            std::string::npos);
+  EXPECT_NE(refused([](auto& h) { h.set_architecture("dcgan"); }).find("this site trains mlp"),
+            std::string::npos);
+  EXPECT_NE(
+      refused([](auto& h) { h.clear_architecture(); }).find("no hyperparameter 'architecture'"),
+      std::string::npos);
+  EXPECT_NE(refused([](auto& h) { h.clear_n_critic(); }).find("n_critic is 0"), std::string::npos);
+  // A field this client does not know (a newer coordinator's "augment", say) is refused rather
+  // than ignored.
+  EXPECT_NE(refused([](auto& h) {
+              with_varint(h, 99, 1);
+            }).find("hyperparameter field 99, which this client does not know"),
+            std::string::npos);
+  auto untyped = make_task(1, manifest);
+  untyped.clear_training();  // what a coordinator of protocol 1.2 sends
+  EXPECT_NE(refusal(round, untyped).find("carries no hyperparameters"), std::string::npos);
 
   // The batch must fit the site's 512 samples.
   options_.limits.max_batch_size = 1024;
   LocalRound roomy(options_, data_, "site-1");
-  EXPECT_NE(refusal(roomy, make_task(1, manifest, {{"batch_size", "513"}}))
+  EXPECT_NE(refusal(roomy, make_task(1, manifest, [](auto& h) { h.set_batch_size(513); }))
                 .find("holds only 512 samples"),
             std::string::npos);
 
@@ -407,7 +453,8 @@ TEST_F(LocalRoundTest, AnInterruptedRoundHasNoDelta) {
   LocalRound round(options_, data_, "site-1");
   const auto manifest =
       round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
-  const TaskPlan plan = round.plan_task(make_task(1, manifest, {{"local_steps", "10"}}));
+  const TaskPlan plan =
+      round.plan_task(make_task(1, manifest, [](auto& h) { h.set_local_steps(10); }));
   receive_global(round, plan.scope, 0.0f);
   int asked = 0;
   TrainHooks hooks;

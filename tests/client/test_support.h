@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <map>
+#include <functional>
 #include <string>
 
 namespace fedgan::client::testing {
@@ -50,41 +50,39 @@ inline ClientOptions mixture_options(const std::filesystem::path& dir) {
   return options;
 }
 
-/// What the coordinator sends with its defaults (coordinator/coordinator.cc), for an mlp and a
+/// What the coordinator sends with its defaults (coordinator/round_task.cc), for an mlp and a
 /// few local steps.
-inline std::map<std::string, std::string> default_hyperparameters() {
-  return {{"architecture", "mlp"},
-          {"federate", "both"},
-          {"local_steps", "3"},
-          {"batch_size", "64"},
-          {"optimizer", "adam"},
-          {"networks", "both"},
-          {"lr_generator", "0.0002"},
-          {"lr_discriminator", "0.0002"},
-          {"beta1", "0.5"},
-          {"beta2", "0.999"},
-          {"loss", "ns"},
-          {"n_critic", "1"}};
+inline wire::TrainingHyperparameters default_hyperparameters() {
+  wire::TrainingHyperparameters h;
+  h.set_architecture("mlp");
+  h.set_federate(wire::FEDERATION_SCOPE_BOTH);
+  h.set_local_steps(3);
+  h.set_batch_size(64);
+  h.set_optimizer(wire::OPTIMIZER_ADAM);
+  h.set_networks(wire::TRAINED_NETWORKS_BOTH);
+  h.set_lr_generator(0.0002);
+  h.set_lr_discriminator(0.0002);
+  h.set_beta1(0.5);
+  h.set_beta2(0.999);
+  h.set_loss(wire::LOSS_NON_SATURATING);
+  h.set_n_critic(1);
+  return h;
 }
 
-/// A task for `round` whose model manifest is `manifest`; `changes` override the default
-/// hyperparameters (an empty value removes the key).
+/// Changes a test makes to the default hyperparameters.
+using HyperparameterChange = std::function<void(wire::TrainingHyperparameters&)>;
+
+/// A task for `round` whose model manifest is `manifest`, with the default hyperparameters as
+/// `change` leaves them.
 inline wire::Task make_task(uint64_t round, const wire::Manifest& manifest,
-                            const std::map<std::string, std::string>& changes = {}) {
+                            const HyperparameterChange& change = nullptr) {
   wire::Task task;
   task.set_run_id("run");
   task.set_round(round);
   task.set_nonce("nonce-" + std::to_string(round));
   task.set_deadline_unix_ms(0);
-  auto hyperparameters = default_hyperparameters();
-  for (const auto& [key, value] : changes) {
-    if (value.empty()) {
-      hyperparameters.erase(key);
-    } else {
-      hyperparameters[key] = value;
-    }
-  }
-  for (const auto& [key, value] : hyperparameters) (*task.mutable_hyperparameters())[key] = value;
+  *task.mutable_training() = default_hyperparameters();
+  if (change) change(*task.mutable_training());
   *task.mutable_model() = manifest;
   task.set_model_follows(true);
   return task;

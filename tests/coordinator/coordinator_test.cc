@@ -4,6 +4,7 @@
 
 #include "coordinator/coordinator.h"
 #include "coordinator/global_model.h"
+#include "protocol/metric_names.h"
 #include "storage/checkpoint_store.h"
 #include "storage/database.h"
 #include "storage/history.h"
@@ -37,12 +38,20 @@ TEST(Coordinator, CommitsTheExactWeightedMeanOfTheDeltas) {
   EXPECT_EQ(task_a->model, task_b->model);
 
   Upload upload_a{make_delta(*task_a, [](size_t t, size_t i) { return wave(t, i, 1.0f); }), 3};
-  upload_a.metrics = {{"generator_loss", 0.75}, {"discriminator_loss", 1.25}};
+  upload_a.metrics = {{protocol::metric::kGeneratorLoss, 0.75},
+                      {protocol::metric::kDiscriminatorLoss, 1.25}};
   Upload upload_b{make_delta(*task_b, [](size_t t, size_t i) { return wave(t, i, -2.0f); }), 1};
   const auto status_a = a.upload(*task_a, upload_a);
   EXPECT_EQ(status_a.code(), wire::STATUS_OK) << status_a.message();
   EXPECT_EQ(b.upload(*task_b, upload_b).code(), wire::STATUS_OK);
   ASSERT_EQ(coordinator.wait_stopped(), 0);
+  // The last round committed: each site is told the run is over by the Goodbye's code.
+  for (FakeClient* site : {&a, &b}) {
+    const auto goodbye = site->wait_closed();
+    ASSERT_TRUE(goodbye);
+    EXPECT_EQ(goodbye->kind(), protocol::TransportErrorKind::kClosedByPeer) << goodbye->what();
+    EXPECT_EQ(goodbye->status(), wire::STATUS_RUN_FINISHED) << goodbye->what();
+  }
 
   const auto rounds = rounds_of(options);
   ASSERT_EQ(rounds.size(), 1u);
@@ -72,7 +81,7 @@ TEST(Coordinator, ServerAdamStepsTheWeightsAndAveragesTheRunningStatistics) {
   auto task_a = a.wait_task();
   auto task_b = b.wait_task();
   ASSERT_TRUE(task_a && task_b);
-  EXPECT_EQ(task_a->task.hyperparameters().at("optimizer"), "sgd");
+  EXPECT_EQ(task_a->task.training().optimizer(), wire::OPTIMIZER_SGD);
   const Upload upload_a{make_delta(*task_a, [](size_t t, size_t i) { return wave(t, i, 1.0f); }),
                         3};
   const Upload upload_b{make_delta(*task_b, [](size_t t, size_t i) { return wave(t, i, -0.5f); }),
@@ -141,11 +150,12 @@ TEST(Coordinator, AlternatingRoundsMoveOnlyTheirNetworksWeightsAndEveryRunningSt
   // the network it trains, and the running statistics, which any training step changes.
   std::optional<ReceivedTask> first;
   std::vector<std::vector<float>> first_mean;
-  for (const std::string networks : {"discriminator", "generator"}) {
+  for (const auto networks :
+       {wire::TRAINED_NETWORKS_DISCRIMINATOR, wire::TRAINED_NETWORKS_GENERATOR}) {
     auto task_a = a.wait_task();
     auto task_b = b.wait_task();
-    ASSERT_TRUE(task_a && task_b) << networks;
-    EXPECT_EQ(task_a->task.hyperparameters().at("networks"), networks);
+    ASSERT_TRUE(task_a && task_b) << wire::TrainedNetworks_Name(networks);
+    EXPECT_EQ(task_a->task.training().networks(), networks);
     // Round 2's download is round 1's commit.
     if (first) {
       expect_moved_only("discriminator", first->task.model(), first->model, first_mean,

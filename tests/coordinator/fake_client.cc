@@ -65,6 +65,10 @@ bool FakeClient::connected() const {
   return connection_ && !connection_->error();
 }
 
+std::optional<protocol::TransportError> FakeClient::wait_closed(std::chrono::milliseconds timeout) {
+  return closed_->pop(timeout);
+}
+
 std::optional<wire::Envelope> FakeClient::next_message(std::chrono::milliseconds timeout) {
   return inbox_->pop(timeout);
 }

@@ -63,6 +63,9 @@ class FakeClient {
   /// Closes the connection.
   void disconnect();
   bool connected() const;
+  /// How the connection ended (the coordinator's Goodbye, say), or nullopt after `timeout`.
+  std::optional<protocol::TransportError> wait_closed(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
  private:
   std::optional<wire::Envelope> next_message(std::chrono::milliseconds timeout);

@@ -136,6 +136,9 @@ TEST(Options, EnumerationsListTheirValues) {
 
 TEST(Options, TrainingAndAggregationNumbersAreChecked) {
   EXPECT_REFUSED([](auto& o) { o.training.local_steps = 0; }, "training.local_steps is 0");
+  // A task carries its counts as 32-bit integers.
+  EXPECT_REFUSED([](auto& o) { o.training.local_steps = int64_t{1} << 32; },
+                 "training.local_steps is 4294967296: it must be at most 4294967295");
   EXPECT_REFUSED([](auto& o) { o.training.batch_size = -5; }, "training.batch_size is -5");
   EXPECT_REFUSED([](auto& o) { o.training.lr_generator = 0; }, "training.lr_generator is 0");
   EXPECT_REFUSED([](auto& o) { o.training.lr_discriminator = std::nan(""); },

@@ -24,6 +24,11 @@ struct RejectionCase {
   std::function<void(CoordinatorOptions&)> configure = nullptr;
 };
 
+// gtest prints a case by its name, not its bytes.
+void PrintTo(const RejectionCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class Rejection : public ::testing::TestWithParam<RejectionCase> {};
 
 TEST_P(Rejection, IsRecordedAndLeavesTheAggregateUnchanged) {

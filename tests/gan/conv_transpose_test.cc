@@ -4,12 +4,25 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <string>
+
 namespace fedgan::gan {
 namespace {
 
 struct Case {
   int64_t in, out, kernel, stride, padding, side;
 };
+
+// gtest and ctest name a case by its shape ("in192_out64_k4_s2_p1_side7"), not its bytes.
+std::string name_of(const Case& c) {
+  return "in" + std::to_string(c.in) + "_out" + std::to_string(c.out) + "_k" +
+         std::to_string(c.kernel) + "_s" + std::to_string(c.stride) + "_p" +
+         std::to_string(c.padding) + "_side" + std::to_string(c.side);
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << name_of(c);
+}
 
 class ConvTransposeOneDnn : public ::testing::TestWithParam<Case> {};
 
@@ -40,7 +53,8 @@ TEST_P(ConvTransposeOneDnn, MatchesLibTorchValuesAndGradients) {
 
 INSTANTIATE_TEST_SUITE_P(DcganLayersAndOthers, ConvTransposeOneDnn,
                          ::testing::Values(Case{192, 64, 4, 2, 1, 7}, Case{64, 1, 4, 2, 1, 14},
-                                           Case{3, 5, 3, 1, 0, 6}, Case{4, 2, 5, 3, 2, 4}));
+                                           Case{3, 5, 3, 1, 0, 6}, Case{4, 2, 5, 3, 2, 4}),
+                         [](const auto& info) { return name_of(info.param); });
 
 TEST(ConvTransposeOneDnn, WorksWithoutBiasAndWithFrozenWeights) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);

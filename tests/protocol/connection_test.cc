@@ -151,6 +151,11 @@ struct BrokenFramingCase {
   wire::StatusCode expected;
 };
 
+// gtest prints a case by its name, not its bytes.
+void PrintTo(const BrokenFramingCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class BrokenFraming : public ::testing::TestWithParam<BrokenFramingCase> {};
 
 TEST_P(BrokenFraming, IsAnsweredWithGoodbyeAndClosed) {

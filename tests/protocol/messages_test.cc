@@ -55,11 +55,33 @@ TEST(Messages, TaskRoundTrips) {
   task->set_round(42);
   task->set_nonce(std::string("\x00\x01\xfe\xff", 4));
   task->set_deadline_unix_ms(1795000000000);
-  (*task->mutable_hyperparameters())["local_steps"] = "50";
-  (*task->mutable_hyperparameters())["loss"] = "ns";
+  auto* training = task->mutable_training();
+  training->set_architecture("dcgan");
+  training->set_networks(wire::TRAINED_NETWORKS_GENERATOR);
+  training->set_federate(wire::FEDERATION_SCOPE_BOTH);
+  training->set_local_steps(50);
+  training->set_batch_size(64);
+  training->set_optimizer(wire::OPTIMIZER_ADAM);
+  training->set_lr_generator(2e-4);
+  training->set_lr_discriminator(1e-4);
+  training->set_beta1(0.5);
+  training->set_beta2(0.999);
+  training->set_loss(wire::LOSS_WGAN_GP);
+  training->set_n_critic(5);
   *task->mutable_model() = two_tensor_manifest();
   task->set_model_follows(true);
   expect_round_trip(e);
+}
+
+TEST(Messages, ATaskOfProtocol12DecodesWithoutTypedHyperparameters) {
+  // Envelope.task { hyperparameters (field 5, reserved since 1.3) { "loss": "ns" } }: still a
+  // Task, whose missing `training` the site refuses by name.
+  const std::string old_task =
+      std::string("\x12\x0c\x2a\x0a\x0a\x04", 6) + "loss" + std::string("\x12\x02", 2) + "ns";
+  const auto decoded =
+      decode_envelope(reinterpret_cast<const uint8_t*>(old_task.data()), old_task.size());
+  ASSERT_TRUE(decoded.has_task());
+  EXPECT_FALSE(decoded.task().has_training());
 }
 
 TEST(Messages, UpdateHeaderRoundTrips) {
@@ -114,7 +136,7 @@ TEST(Messages, EveryStatusCodeHasAName) {
     ASSERT_TRUE(wire::StatusCode_IsValid(code)) << code;
     EXPECT_EQ(wire::StatusCode_Name(static_cast<wire::StatusCode>(code)).rfind("STATUS_", 0), 0u);
   }
-  EXPECT_EQ(wire::StatusCode_MAX, wire::STATUS_INCOMPLETE);
+  EXPECT_EQ(wire::StatusCode_MAX, wire::STATUS_RUN_FINISHED);
 }
 
 }  // namespace

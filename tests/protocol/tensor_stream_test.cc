@@ -155,7 +155,8 @@ TEST_P(TensorStreamChunks, Fp16RoundTripRoundsFloatsToHalfAndKeepsIntegersExact)
 
 INSTANTIATE_TEST_SUITE_P(SplitAnywhere, TensorStreamChunks,
                          ::testing::Values(size_t{1}, size_t{3}, size_t{7}, size_t{4096},
-                                           kDefaultChunkBytes));
+                                           kDefaultChunkBytes),
+                         ::testing::PrintToStringParamName());
 
 TEST(TensorStream, AnEmptyModelIsOneTransferEndAndNoChunk) {
   TensorStreamWriter writer({}, wire::CODEC_FP32);

@@ -84,6 +84,11 @@ struct RefusedClientCase {
   std::string expected_reason;
 };
 
+// gtest prints a case by the certificate it presents.
+void PrintTo(const RefusedClientCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class RefusedClientCertificate : public ::testing::TestWithParam<RefusedClientCase> {};
 
 TEST_P(RefusedClientCertificate, NeverReachesTheLayerAbove) {

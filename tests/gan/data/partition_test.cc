@@ -106,7 +106,8 @@ TEST_P(PartitionTest, DirichletIsValidAndSeeded) {
   EXPECT_NE(partition_dirichlet(labels_, kClasses, clients(), 0.5, 2), p);
 }
 
-INSTANTIATE_TEST_SUITE_P(ClientCounts, PartitionTest, ::testing::Values(2, 3, 5, 10, 20));
+INSTANTIATE_TEST_SUITE_P(ClientCounts, PartitionTest, ::testing::Values(2, 3, 5, 10, 20),
+                         ::testing::PrintToStringParamName());
 
 TEST(Partition, IidSingleClientHoldsEverything) {
   const Partition p = partition_iid(10, 1, 3);

@@ -1,0 +1,109 @@
+#include "coordinator/round_task.h"
+
+#include "coordinator/error.h"
+#include "coordinator/round_plan.h"
+#include "gan/error.h"
+
+#include <limits>
+
+namespace fedgan::coordinator {
+namespace {
+
+// A task carries counts as uint32: validate() bounds them, this keeps a caller that skipped it
+// from sending a truncated count.
+uint32_t count32(int64_t value, const char* name) {
+  check(value >= 1 && value <= std::numeric_limits<uint32_t>::max(),
+        "training.{} is {}: a task carries it as a count from 1 to {}", name, value,
+        std::numeric_limits<uint32_t>::max());
+  return static_cast<uint32_t>(value);
+}
+
+// The options hold names; gan parses them (its error names the accepted values).
+template <typename Parse>
+auto parsed(Parse parse, const std::string& name, const char* setting) {
+  try {
+    return parse(name);
+  } catch (const gan::GanError& error) {
+    throw CoordinatorError(fmt::format("{}: {}", setting, error.what()));
+  }
+}
+
+}  // namespace
+
+wire::TrainedNetworks wire_networks(gan::TrainedNetworks networks) {
+  switch (networks) {
+    case gan::TrainedNetworks::kBoth:
+      return wire::TRAINED_NETWORKS_BOTH;
+    case gan::TrainedNetworks::kDiscriminator:
+      return wire::TRAINED_NETWORKS_DISCRIMINATOR;
+    case gan::TrainedNetworks::kGenerator:
+      return wire::TRAINED_NETWORKS_GENERATOR;
+  }
+  throw CoordinatorError("unknown trained networks value");
+}
+
+wire::FederationScope wire_federation_scope(gan::FederationScope scope) {
+  switch (scope) {
+    case gan::FederationScope::kGeneratorAndDiscriminator:
+      return wire::FEDERATION_SCOPE_BOTH;
+    case gan::FederationScope::kGeneratorOnly:
+      return wire::FEDERATION_SCOPE_GENERATOR;
+  }
+  throw CoordinatorError("unknown federation scope value");
+}
+
+wire::Optimizer wire_optimizer(gan::OptimizerKind optimizer) {
+  switch (optimizer) {
+    case gan::OptimizerKind::kAdam:
+      return wire::OPTIMIZER_ADAM;
+    case gan::OptimizerKind::kSgd:
+      return wire::OPTIMIZER_SGD;
+  }
+  throw CoordinatorError("unknown optimizer value");
+}
+
+wire::Loss wire_loss(gan::LossKind loss) {
+  switch (loss) {
+    case gan::LossKind::kNonSaturating:
+      return wire::LOSS_NON_SATURATING;
+    case gan::LossKind::kHinge:
+      return wire::LOSS_HINGE;
+    case gan::LossKind::kWassersteinGp:
+      return wire::LOSS_WGAN_GP;
+  }
+  throw CoordinatorError("unknown loss value");
+}
+
+wire::TrainingHyperparameters hyperparameters_of_round(const CoordinatorOptions& options,
+                                                       int64_t round) {
+  const auto& t = options.training;
+  wire::TrainingHyperparameters h;
+  h.set_architecture(options.model.architecture);
+  h.set_networks(wire_networks(networks_of_round(t, round)));
+  h.set_federate(wire_federation_scope(
+      parsed(gan::parse_federation_scope, options.model.federate, "model.federate")));
+  h.set_local_steps(count32(t.local_steps, "local_steps"));
+  h.set_batch_size(count32(t.batch_size, "batch_size"));
+  h.set_optimizer(
+      wire_optimizer(parsed(gan::parse_optimizer_kind, t.optimizer, "training.optimizer")));
+  h.set_lr_generator(t.lr_generator);
+  h.set_lr_discriminator(t.lr_discriminator);
+  h.set_beta1(t.beta1);
+  h.set_beta2(t.beta2);
+  h.set_loss(wire_loss(parsed(gan::parse_loss_kind, t.loss, "training.loss")));
+  h.set_n_critic(count32(t.n_critic, "n_critic"));
+  return h;
+}
+
+wire::Task task_of_round(const CoordinatorOptions& options, int64_t round, const std::string& nonce,
+                         int64_t deadline_unix_ms) {
+  wire::Task task;
+  task.set_run_id(options.storage.run_id);
+  task.set_round(static_cast<uint64_t>(round));
+  task.set_nonce(nonce);
+  task.set_deadline_unix_ms(deadline_unix_ms);
+  *task.mutable_training() = hyperparameters_of_round(options, round);
+  return task;
+}
+
+}  // namespace fedgan::coordinator
