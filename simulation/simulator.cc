@@ -62,6 +62,9 @@ Simulator::Simulator(const coordinator::CoordinatorOptions& coordinator,
   for (auto* file : {&tls.ca_file, &tls.certificate_file, &tls.private_key_file}) {
     if (file->empty()) *file = "unused-by-fedgan-simulate";
   }
+  // Nor are there connections to bound: every virtual site is one.
+  auto& server = coordinator_options_.server;
+  server.max_connections = std::max(server.max_connections, static_cast<size_t>(options_.sites));
   coordinator::validate(coordinator_options_);
   const auto build_started = Clock::now();
   // One LibTorch thread per site: sites train side by side, and each one's arithmetic is the same
