@@ -2,6 +2,7 @@
 // certificate per site and certificate revocation lists, as PEM files in one directory
 // (docs/security.md). Sites that run their own PKI can use plain `openssl` instead.
 
+#include "pki/openssl_util.h"
 #include "pki/pki.h"
 
 #include <arpa/inet.h>
@@ -37,15 +38,6 @@ struct Settings {
   int clients = 0;
   bool force = false;
 };
-
-std::string format_utc(int64_t unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return text;
-}
 
 std::string join(const std::vector<std::string>& items) {
   std::string text;
@@ -101,8 +93,8 @@ void print_certificate(const pki::CertificateInfo& info, std::ostream& out) {
   out << "  subject:      " << info.subject << "\n"
       << "  issuer:       " << info.issuer << "\n"
       << "  serial:       " << info.serial_hex << "\n"
-      << "  valid from:   " << format_utc(info.not_before_unix) << "\n"
-      << "  valid until:  " << format_utc(info.not_after_unix) << "\n";
+      << "  valid from:   " << fedgan::pki::detail::format_utc(info.not_before_unix) << "\n"
+      << "  valid until:  " << fedgan::pki::detail::format_utc(info.not_after_unix) << "\n";
   const int64_t now = std::time(nullptr);
   if (now > info.not_after_unix) out << "  status:       EXPIRED\n";
   if (now < info.not_before_unix) out << "  status:       NOT YET VALID\n";
@@ -173,7 +165,7 @@ void run_crl(const Settings& s) {
   const pki::CrlInfo info = pki::inspect_crl(pki::read_pem_file(path));
   std::cout << "wrote " << path.string() << ": " << info.revoked_serials.size()
             << " revoked certificate(s), CRL number " << info.crl_number << "\n"
-            << "  next update:  " << format_utc(info.next_update_unix)
+            << "  next update:  " << fedgan::pki::detail::format_utc(info.next_update_unix)
             << " (run `fedgan-certs crl` again before then: peers that check the CRL refuse "
                "everyone once it is stale)\n";
 }
@@ -220,8 +212,9 @@ void run_show(const Settings& s) {
     const pki::CrlInfo info = pki::inspect_crl(pem);
     std::cout << "  CRL issuer:   " << info.issuer << "\n"
               << "  CRL number:   " << info.crl_number << "\n"
-              << "  last update:  " << format_utc(info.last_update_unix) << "\n"
-              << "  next update:  " << format_utc(info.next_update_unix)
+              << "  last update:  " << fedgan::pki::detail::format_utc(info.last_update_unix)
+              << "\n"
+              << "  next update:  " << fedgan::pki::detail::format_utc(info.next_update_unix)
               << (std::time(nullptr) > info.next_update_unix ? " (STALE)" : "") << "\n"
               << "  revoked:      " << join(info.revoked_serials) << "\n";
     return;
