@@ -59,7 +59,8 @@ wire::Status RoundEngine::State::update_received(const std::string& identity, ui
     return refuse_received(facts, error);
   }
   if (verdict.scale != 1.0) {
-    aggregation::clip_to_norm(layout, update.delta->mutable_views(), *round_->norm_bound);
+    // bound / norm, the factor clip_to_norm would compute from a second pass over the delta.
+    aggregation::scale_in_place(layout, update.delta->mutable_views(), verdict.scale);
   }
   validation.reset();
   // The row first: an update the history does not show never reaches the aggregate.
