@@ -16,10 +16,6 @@ aggregation::FedAvgOptions fedavg_options(const AggregationOptions& options) {
   return fedavg;
 }
 
-const aggregation::StreamingFedAvg& as_fedavg(const aggregation::Aggregator& round) {
-  return dynamic_cast<const aggregation::StreamingFedAvg&>(round);
-}
-
 // global += server_lr * weighted mean, in one pass over the running sum (no buffer for the mean).
 class FedAvgStep : public RoundAggregation {
  public:
@@ -37,7 +33,7 @@ class FedAvgStep : public RoundAggregation {
     return fedavg.apply_to(model.mutable_views(), moving);
   }
   double total_weight(const aggregation::Aggregator& round) const override {
-    return as_fedavg(round).total_weight();
+    return dynamic_cast<const aggregation::StreamingFedAvg&>(round).total_weight();
   }
 
  private:
@@ -45,21 +41,17 @@ class FedAvgStep : public RoundAggregation {
   aggregation::FedAvgOptions options_;
 };
 
-// The weighted mean is the pseudo-gradient of one server Adam step (Reddi et al., "Adaptive
+// The same weighted mean, as the pseudo-gradient of one server Adam step (Reddi et al., "Adaptive
 // Federated Optimization").
-class ServerAdamStep : public RoundAggregation {
+class ServerAdamStep : public FedAvgStep {
  public:
   ServerAdamStep(const CoordinatorOptions& options, const GlobalModel& model)
-      : layout_(model.layout()),
-        options_(fedavg_options(options.aggregation)),
+      : FedAvgStep(options, model),
         adam_(model.layout(), model.parameter_mask(),
               aggregation::ServerAdamOptions{
                   options.aggregation.server_lr, options.aggregation.server_beta1,
                   options.aggregation.server_beta2, options.aggregation.server_epsilon}) {}
 
-  std::unique_ptr<aggregation::Aggregator> begin_round(int64_t) override {
-    return std::make_unique<aggregation::StreamingFedAvg>(layout_, options_);
-  }
   double commit(aggregation::Aggregator& round, GlobalModel& model, const std::vector<bool>& moving,
                 double server_lr) override {
     DeltaBuffer mean(model);
@@ -67,13 +59,8 @@ class ServerAdamStep : public RoundAggregation {
     adam_.set_lr(server_lr);
     return adam_.step(mean.views(), model.mutable_views(), moving);
   }
-  double total_weight(const aggregation::Aggregator& round) const override {
-    return as_fedavg(round).total_weight();
-  }
 
  private:
-  aggregation::ModelLayout layout_;
-  aggregation::FedAvgOptions options_;
   aggregation::ServerAdam adam_;
 };
 

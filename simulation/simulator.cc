@@ -147,13 +147,19 @@ SimulationReport Simulator::run() {
 void Simulator::connect(size_t site) {
   auto& slot = *sites_[site];
   slot.session = ++last_session_;
+  site_of_session_[slot.session] = site;
   try {
     engine_->site_connected(slot.session, slot.site->identity(), "virtual", slot.site->hello(),
                             now_);
   } catch (const protocol::ProtocolError& refused) {
-    slot.session = 0;
+    disconnect(site);
     if (!options_.quiet) fmt::print("{} refused: {}\n", slot.site->identity(), refused.what());
   }
+}
+
+void Simulator::disconnect(size_t site) {
+  site_of_session_.erase(sites_[site]->session);
+  sites_[site]->session = 0;
 }
 
 void Simulator::handle(const Event& event) {
@@ -172,7 +178,7 @@ void Simulator::handle(const Event& event) {
           slot.session, slot.site->identity(),
           protocol::TransportError(protocol::TransportErrorKind::kNetwork, "simulated dropout"), 0,
           now_);
-      slot.session = 0;
+      disconnect(event.site);
       return schedule(now_ + options_.reconnect_seconds, EventKind::kReconnect, event.site, 0);
   }
 }
@@ -201,10 +207,6 @@ void Simulator::upload(size_t site) {
 }
 
 void Simulator::carry_out() {
-  std::map<SessionId, size_t> by_session;
-  for (size_t i = 0; i < sites_.size(); ++i) {
-    if (sites_[i]->session != 0) by_session[sites_[i]->session] = i;
-  }
   for (;;) {
     auto actions = engine_->take_actions();
     if (actions.empty()) {
@@ -215,9 +217,9 @@ void Simulator::carry_out() {
     }
     for (auto& action : actions) {
       if (auto* send = std::get_if<coordinator::SendTask>(&action)) {
-        const auto found = by_session.find(send->session);
+        const auto found = site_of_session_.find(send->session);
         if (send->on_model_queued) send->on_model_queued();
-        if (found == by_session.end()) continue;
+        if (found == site_of_session_.end()) continue;
         auto& slot = *sites_[found->second];
         slot.task = send->task;
         *slot.task.mutable_model() = send->model->manifest();
@@ -250,8 +252,8 @@ void Simulator::carry_out() {
       } else if (std::holds_alternative<coordinator::ResumeLater>(action)) {
         schedule(now_, EventKind::kResume, 0, 0);
       } else if (auto* close = std::get_if<coordinator::CloseSession>(&action)) {
-        if (auto found = by_session.find(close->session); found != by_session.end()) {
-          sites_[found->second]->session = 0;
+        if (auto found = site_of_session_.find(close->session); found != site_of_session_.end()) {
+          disconnect(found->second);
         }
       }
       // SendWelcome needs nothing; AbandonUpload never applies (an upload arrives at once).

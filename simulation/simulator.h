@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <queue>
 #include <vector>
@@ -68,6 +69,7 @@ class Simulator {
   struct SiteSlot;
 
   void connect(size_t site);
+  void disconnect(size_t site);
   void carry_out();
   void train_dispatched();
   void handle(const Event& event);
@@ -90,6 +92,7 @@ class Simulator {
   double now_ = 0;    // unix seconds
   std::optional<double> deadline_;
   coordinator::SessionId last_session_ = 0;
+  std::map<coordinator::SessionId, size_t> site_of_session_;  // connected sites
   std::filesystem::path page_dir_;
   bool own_page_dir_ = false;  // made here, removed at the end
   uint64_t uses_ = 0;          // a clock for the least recently used site
