@@ -20,4 +20,12 @@ bool keep_freed_memory(const FreedMemoryPolicy& policy) {
 #endif
 }
 
+bool release_freed_memory() {
+#if defined(__GLIBC__)
+  return malloc_trim(0) == 1;
+#else
+  return false;
+#endif
+}
+
 }  // namespace fedgan::protocol

@@ -24,4 +24,10 @@ struct FreedMemoryPolicy {
 /// no such settings (it is not glibc) or refuses them; the process then keeps its defaults.
 bool keep_freed_memory(const FreedMemoryPolicy& policy = {});
 
+/// Hands the free memory of every heap back to the kernel now (glibc's malloc_trim: free pages
+/// inside the heaps too, not only at their tops), for a process that has just freed a large amount
+/// it will not need soon and keeps freed memory otherwise. Returns whether any memory went back;
+/// false where the C library has no such call.
+bool release_freed_memory();
+
 }  // namespace fedgan::protocol

@@ -3,6 +3,7 @@
 #include "client/data_source.h"
 #include "coordinator/evaluation_worker.h"
 #include "gan/device.h"
+#include "protocol/freed_memory.h"
 #include "storage/records.h"
 
 #include <fmt/format.h>
@@ -326,13 +327,18 @@ void Simulator::keep_within_budget() {
     resident.emplace_back(sites_[i]->last_used, i);
   }
   std::sort(resident.begin(), resident.end());
+  bool paged = false;
   for (const auto& [used, site] : resident) {
     if (bytes <= budget) break;
     auto& slot = *sites_[site];
     bytes -= static_cast<double>(slot.site->resident_bytes());
     slot.site->page_out();
     ++report_.page_outs;
+    paged = true;
   }
+  // The process keeps freed memory for reuse (fedgan-simulate's main): what the sites just gave
+  // up must go back to the kernel, or the budget would bound nothing.
+  if (paged) protocol::release_freed_memory();
   report_.paging_seconds += seconds_since(started);
 }
 

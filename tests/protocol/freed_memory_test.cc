@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -48,6 +49,45 @@ TEST(FreedMemory, ARoundsBuffersAreReusedInsteadOfFaultedInAgain) {
   EXPECT_LT(kept, pages_per_round / 4) << "4 rounds after keep_freed_memory()";
 #else
   GTEST_SKIP() << "keep_freed_memory() sets glibc's allocator; this C library is not glibc";
+#endif
+}
+
+long resident_pages() {
+  long total = 0, resident = 0;
+  FILE* statm = std::fopen("/proc/self/statm", "r");
+  if (statm == nullptr) return -1;
+  const int read = std::fscanf(statm, "%ld %ld", &total, &resident);
+  std::fclose(statm);
+  return read == 2 ? resident : -1;
+}
+
+TEST(FreedMemory, ReleasedMemoryLeavesTheResidentSetAndKeptMemoryStays) {
+#if defined(__GLIBC__)
+  ASSERT_TRUE(keep_freed_memory());
+  // A paged-out site: 64 blocks of 1 MiB (below the mapping threshold, so from the heap), written,
+  // then freed. Blocks in between keep the freed ones away from the heap's top, where a trim
+  // would have reached them anyway.
+  constexpr size_t kBlockBytes = size_t{1} << 20;
+  const long pages_per_block = static_cast<long>(kBlockBytes) / sysconf(_SC_PAGESIZE);
+  std::vector<std::unique_ptr<char[]>> freed, kept;
+  for (int i = 0; i < 64; ++i) {
+    freed.emplace_back(new char[kBlockBytes]);
+    std::memset(freed.back().get(), i + 1, kBlockBytes);
+    kept.emplace_back(new char[4096]);
+    std::memset(kept.back().get(), i + 1, 4096);
+  }
+  const long before = resident_pages();
+  ASSERT_GT(before, 0) << "/proc/self/statm";
+  freed.clear();
+  const long after_free = resident_pages();
+  EXPECT_GT(after_free, before - 8 * pages_per_block) << "kept memory stays resident";
+  EXPECT_TRUE(release_freed_memory());
+  const long after_release = resident_pages();
+  EXPECT_LT(after_release, after_free - 48 * pages_per_block)
+      << "release_freed_memory() hands the 64 MiB back";
+  EXPECT_EQ(kept.back()[100], static_cast<char>(64));
+#else
+  GTEST_SKIP() << "release_freed_memory() is glibc's malloc_trim; this C library is not glibc";
 #endif
 }
 
