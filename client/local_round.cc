@@ -247,39 +247,66 @@ std::vector<protocol::MutableTensorView> LocalRound::global_destinations() {
 }
 
 RoundReport LocalRound::train(const TaskPlan& plan, const TrainHooks& hooks) {
+  begin_training(plan);
+  train_steps(plan.local_steps, hooks);
+  return finish_training();
+}
+
+void LocalRound::begin_training(const TaskPlan& plan) {
   check(prepared_ && plan.scope == scope_, "train() needs the plan of the last planned task");
   delta_ready_ = false;
-  const auto federated = gan::federated_tensors(model_, plan.scope);
   {
     torch::NoGradGuard no_grad;
+    const auto federated = gan::federated_tensors(model_, plan.scope);
     for (size_t i = 0; i < federated.size(); ++i) federated[i].tensor.copy_(global_[i]);
   }
   gan::TrainerOptions trainer_options = plan.trainer;
   trainer_options.seed = round_seed(site_seed_, plan.round);
-  gan::LocalTrainer& trainer = trainer_for(trainer_options);
+  trainer_for(trainer_options);
+  running_ = RoundInProgress{};
+  running_->plan = plan;
+}
 
-  RoundReport report;
+int64_t LocalRound::train_steps(int64_t steps, const TrainHooks& hooks) {
+  check(running_.has_value(), "no round has begun");
+  auto& round = *running_;
+  RoundReport& report = round.report;
   const auto start = std::chrono::steady_clock::now();
-  double generator_sum = 0, discriminator_sum = 0;
-  for (int64_t i = 0; i < plan.local_steps; ++i) {
+  int64_t run = 0;
+  while (run < steps && report.steps < round.plan.local_steps && !report.diverged) {
     if (hooks.interrupted && hooks.interrupted()) break;
-    const gan::StepStats stats = trainer.step(*batches_, plan.networks);
+    const gan::StepStats stats = trainer_->step(*batches_, round.plan.networks);
     if (!std::isfinite(stats.generator_loss) || !std::isfinite(stats.discriminator_loss)) {
       report.diverged = true;
       break;
     }
-    generator_sum += stats.generator_loss;
-    discriminator_sum += stats.discriminator_loss;
+    round.generator_sum += stats.generator_loss;
+    round.discriminator_sum += stats.discriminator_loss;
     ++report.steps;
-    if (hooks.on_step) hooks.on_step(stats, plan.local_steps);
+    ++run;
+    if (hooks.on_step) hooks.on_step(stats, round.plan.local_steps);
   }
-  report.train_seconds =
+  report.train_seconds +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return run;
+}
+
+int64_t LocalRound::steps_done() const {
+  return running_ ? running_->report.steps : 0;
+}
+
+RoundReport LocalRound::finish_training() {
+  check(running_.has_value(), "no round has begun");
+  const RoundInProgress round = std::move(*running_);
+  running_.reset();
+  const TaskPlan& plan = round.plan;
+  RoundReport report = round.report;
+  const auto federated = gan::federated_tensors(model_, plan.scope);
   if (report.steps > 0) {
-    report.generator_loss = generator_sum / static_cast<double>(report.steps);
-    report.discriminator_loss = discriminator_sum / static_cast<double>(report.steps);
-    report.samples_per_second = static_cast<double>(report.steps) * trainer_options.n_critic *
-                                trainer_options.batch_size / std::max(report.train_seconds, 1e-9);
+    report.generator_loss = round.generator_sum / static_cast<double>(report.steps);
+    report.discriminator_loss = round.discriminator_sum / static_cast<double>(report.steps);
+    report.samples_per_second = static_cast<double>(report.steps) * plan.trainer.n_critic *
+                                plan.trainer.batch_size / std::max(report.train_seconds, 1e-9);
   }
   const auto steps_done = std::chrono::steady_clock::now();
   if (!report.diverged) {

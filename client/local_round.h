@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,19 @@ class LocalRound {
   /// cannot be read, and what LibTorch throws.
   RoundReport train(const TaskPlan& plan, const TrainHooks& hooks = {});
 
+  /// train() in three parts, for a caller that advances many sites' rounds a few steps at a time
+  /// on its own clock (fedgan-simulate): begin_training(plan), train_steps() as often as needed,
+  /// then finish_training(). train() is exactly these three with all the plan's steps at once, and
+  /// a round split into several train_steps() calls computes the same values.
+  void begin_training(const TaskPlan& plan);
+  /// Runs up to `steps` more steps of the round begun, fewer where the plan's local_steps are
+  /// reached, a step diverges or hooks.interrupted() says so; returns the steps run.
+  int64_t train_steps(int64_t steps, const TrainHooks& hooks = {});
+  /// Steps the round begun has run (0 with none begun).
+  int64_t steps_done() const;
+  /// Ends the round begun, as train() ends it after its steps (delta, finiteness, divergence).
+  RoundReport finish_training();
+
   /// Writes the local tensors (those the last task did not federate) of the last train() that did
   /// not diverge to the state directory, once (later calls before the next train() do nothing).
   /// Throws ClientError when it cannot.
@@ -159,6 +173,15 @@ class LocalRound {
   bool state_unsaved_ = false;  // train() changed the model since the last save
   // The trainer of the previous round, kept for its optimizer state (see the class comment).
   std::unique_ptr<gan::LocalTrainer> trainer_;
+
+  // The round between begin_training() and finish_training().
+  struct RoundInProgress {
+    TaskPlan plan;
+    RoundReport report;  // steps, divergence and seconds so far
+    double generator_sum = 0;
+    double discriminator_sum = 0;
+  };
+  std::optional<RoundInProgress> running_;
 
   // Buffers of the federated tensors of `scope_`, built by prepare_buffers().
   bool prepared_ = false;

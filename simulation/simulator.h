@@ -23,18 +23,23 @@ struct SimulationReport {
   double training_seconds = 0;  // wall time of the sites' local rounds (in parallel)
   double engine_seconds = 0;    // wall time inside the engine and its actions, evaluations aside
   double evaluation_seconds = 0;
-  double build_seconds = 0;   // loading the data and building the sites
-  int64_t page_outs = 0;      // sites moved to disk to stay within the memory budget
-  double paging_seconds = 0;  // wall time of paging out and in
+  double build_seconds = 0;     // loading the data and building the sites
+  int64_t tasks_cut_short = 0;  // by a new task or the connection's end before their last step
+  int64_t steps_cut_short = 0;  // the steps those tasks had run
+  int64_t page_outs = 0;        // sites moved to disk to stay within the memory budget
+  double paging_seconds = 0;    // wall time of paging out and in
 };
 
 /// Runs N virtual sites against the coordinator's own RoundEngine in one process, on a virtual
 /// clock: the engine writes the same SQLite history, checkpoints, evaluations and sample grids as a
 /// mutual-TLS run of the same coordinator configuration, and each site trains as fedgan-client
 /// with that site's configuration would. Deadlines, stragglers (speed factors) and dropouts play
-/// out on the clock without sleeping. Sites that a dispatch selects train at once on
-/// `options.threads` threads (one LibTorch thread each), before any of their uploads reaches the
-/// engine, so the outcome does not depend on the thread count. Not thread-safe.
+/// out on the clock without sleeping. A site's local steps follow one another on the clock from the
+/// moment its task was sent; a new task or the end of its connection interrupts it between two
+/// steps, after the steps that had begun, as it interrupts fedgan-client. Steps run lazily, when
+/// an upload is due or a round is cut short, `options.threads` sites at a time (one LibTorch thread
+/// each); each site's steps depend only on its own state, so the outcome does not depend on the
+/// thread count. Not thread-safe.
 class Simulator {
  public:
   /// Validates both configurations, loads the template site's data once and gives each site its
@@ -67,11 +72,18 @@ class Simulator {
     }
   };
   struct SiteSlot;
+  struct GlobalValues;
 
   void connect(size_t site);
   void disconnect(size_t site);
   void carry_out();
-  void train_dispatched();
+  void send_task(size_t site, const wire::Task& task, const wire::Manifest& model);
+  int64_t steps_begun_by(const SiteSlot& slot, double time) const;
+  void run_steps(const std::vector<std::pair<size_t, int64_t>>& targets);
+  void catch_up(size_t site);
+  bool finish_in_flight(size_t site);
+  void cut_short(size_t site);
+  bool report_refusal(const SiteSlot& slot);
   void handle(const Event& event);
   void upload(size_t site);
   void schedule(double at, EventKind kind, size_t site, uint64_t task);
@@ -86,7 +98,8 @@ class Simulator {
   std::function<void(int64_t, const std::filesystem::path&)> on_commit_;
   std::function<storage::Evaluation(const coordinator::EvaluateRound&)> evaluate_;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
-  std::vector<size_t> dispatched_;  // sites sent a task by the last actions, in order
+  std::shared_ptr<const GlobalValues> global_;  // the model of round global_round_'s tasks
+  uint64_t global_round_ = 0;
   uint64_t sequence_ = 0;
   double start_ = 0;  // unix seconds of virtual time 0
   double now_ = 0;    // unix seconds

@@ -3,6 +3,8 @@
 #include "client/delta_upload.h"
 #include "protocol/frame.h"
 
+#include <fmt/format.h>
+
 namespace fedgan::simulation {
 
 uint64_t transfer(std::vector<protocol::ConstTensorView> from, wire::Codec codec,
@@ -33,34 +35,43 @@ wire::Hello VirtualSite::hello() const {
   return hello;
 }
 
-std::optional<TrainedTask> VirtualSite::train(const wire::Task& task,
-                                              const std::vector<protocol::ConstTensorView>& global,
-                                              std::string& why) {
-  client::TaskPlan plan;
+bool VirtualSite::start(const wire::Task& task,
+                        const std::vector<protocol::ConstTensorView>& global, std::string& why) {
   try {
-    plan = round_.plan_task(task);
-    transfer(global, plan.codec, round_.global_destinations());
+    plan_ = round_.plan_task(task);
+    transfer(global, plan_.codec, round_.global_destinations());
   } catch (const std::exception& error) {
     why = std::string("task refused: ") + error.what();
-    return std::nullopt;
+    return false;
   }
-  const client::RoundReport report = round_.train(plan);
-  if (!report.completed) {
+  round_.begin_training(plan_);
+  return true;
+}
+
+std::optional<TrainedTask> VirtualSite::finish(std::string& why) {
+  const client::RoundReport report = round_.finish_training();
+  if (report.diverged) {
     why = "training diverged; nothing uploaded";
     return std::nullopt;
   }
-  codec_ = plan.codec;
+  if (!report.completed) {
+    why = fmt::format(
+        "stopped after {} of {} steps (a new task or the connection's end came "
+        "first); nothing uploaded",
+        report.steps, plan_.local_steps);
+    return std::nullopt;
+  }
   // fedgan-client's header, metrics included (its delta copy is dropped at once).
   TrainedTask trained;
-  trained.header = client::DeltaUpload(round_.delta_views(), plan.codec)
-                       .header(plan, report, round_.num_samples())
+  trained.header = client::DeltaUpload(round_.delta_views(), plan_.codec)
+                       .header(plan_, report, round_.num_samples())
                        .update();
-  trained.local_steps = plan.local_steps;
+  trained.local_steps = plan_.local_steps;
   return trained;
 }
 
 uint64_t VirtualSite::upload_into(std::vector<protocol::MutableTensorView> into) {
-  return transfer(round_.delta_views(), codec_, std::move(into));
+  return transfer(round_.delta_views(), plan_.codec, std::move(into));
 }
 
 }  // namespace fedgan::simulation

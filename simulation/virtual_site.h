@@ -44,17 +44,25 @@ class VirtualSite {
   wire::Hello hello() const;
 
   /// Plans `task` (whose model manifest is set), receives `global` under the task's codec and
-  /// trains. Returns the header to announce, or nullopt where fedgan-client would not upload: the
-  /// site refuses the task, or the round does not complete (it diverged); `why` says which.
-  std::optional<TrainedTask> train(const wire::Task& task,
-                                   const std::vector<protocol::ConstTensorView>& global,
-                                   std::string& why);
-  /// Sends the delta of the last completed train() into `into` (an admitted upload's buffer), as
-  /// an upload would; returns the bytes on the wire.
+  /// begins its local round (client::LocalRound::begin_training). Returns false where
+  /// fedgan-client would refuse the task; `why` then says why.
+  bool start(const wire::Task& task, const std::vector<protocol::ConstTensorView>& global,
+             std::string& why);
+  /// Runs up to `steps` more steps of the round started (fewer at its local_steps or a
+  /// divergence).
+  void advance(int64_t steps) { round_.train_steps(steps); }
+  /// Steps the round started has run.
+  int64_t steps_done() const { return round_.steps_done(); }
+  /// Ends the round started. Returns the header to announce, or nullopt where fedgan-client would
+  /// not upload: the round diverged, or it was cut short (a new task or the connection's end came
+  /// first); `why` says which.
+  std::optional<TrainedTask> finish(std::string& why);
+  /// Sends the delta of the last round finished complete into `into` (an admitted upload's buffer),
+  /// as an upload would; returns the bytes on the wire.
   uint64_t upload_into(std::vector<protocol::MutableTensorView> into);
 
   /// Moves the site's model, optimizer state and buffers to its page file and back (SitePager);
-  /// train() and upload_into() need it paged in.
+  /// start(), advance(), finish() and upload_into() need it paged in.
   void page_out() { pager_.page_out(round_.resident_tensors()); }
   void page_in() { pager_.page_in(); }
   bool paged_out() const { return pager_.paged_out(); }
@@ -65,7 +73,7 @@ class VirtualSite {
   std::string identity_;
   double speed_;
   client::LocalRound round_;
-  wire::Codec codec_ = wire::CODEC_FP32;  // of the last planned task
+  client::TaskPlan plan_;  // of the round started last
   SitePager pager_;
 };
 

@@ -81,10 +81,12 @@ int main(int argc, char** argv) {
     fmt::print(
         "simulated {} sites: {} rounds committed in {:.1f} s of virtual time; wall {:.2f} s "
         "(training {:.2f} s, engine {:.3f} s = {:.2f}%, evaluation {:.2f} s, paging {:.2f} s "
-        "for {} page-outs), setup {:.2f} s; peak RSS {:.0f} MiB\n",
+        "for {} page-outs), setup {:.2f} s; peak RSS {:.0f} MiB; {} tasks cut short after {} "
+        "steps\n",
         options.sites, report.rounds_committed, report.virtual_seconds, report.wall_seconds,
         report.training_seconds, report.engine_seconds, engine_share, report.evaluation_seconds,
-        report.paging_seconds, report.page_outs, report.build_seconds, peak_rss_mib());
+        report.paging_seconds, report.page_outs, report.build_seconds, peak_rss_mib(),
+        report.tasks_cut_short, report.steps_cut_short);
     return report.exit_code;
   } catch (const std::exception& e) {
     std::cerr << "fedgan-simulate: error: " << e.what() << "\n";

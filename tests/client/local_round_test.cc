@@ -466,6 +466,69 @@ TEST_F(LocalRoundTest, AnInterruptedRoundHasNoDelta) {
   EXPECT_THROW(round.delta_views(), ClientError);
 }
 
+// fedgan-simulate runs a site's round a few steps at a time; a site interrupted after k steps keeps
+// what those steps did (Adam moments, batch order) into its next round. Both must compute what
+// fedgan-client's one train() call computes: bit for bit.
+TEST_F(LocalRoundTest, ARoundRunInPartsComputesWhatOneTrainCallComputes) {
+  const auto site = [&](const std::string& name) {
+    ClientOptions options = options_;
+    options.state.dir = dir_ / name;
+    return std::make_unique<LocalRound>(options, data_, "site-1");
+  };
+  const auto scope = FederationScope::kGeneratorAndDiscriminator;
+  const auto five_steps = [](auto& h) { h.set_local_steps(5); };
+  auto whole = site("whole");
+  auto parts = site("parts");
+  const auto manifest = whole->manifest(scope, wire::CODEC_FP32);
+  const auto delta_of = [](LocalRound& round) {
+    std::vector<torch::Tensor> delta;
+    for (const auto& view : round.delta_views()) {
+      std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
+      delta.push_back(
+          torch::from_blob(const_cast<void*>(view.data), shape, torch::kFloat32).clone());
+    }
+    return delta;
+  };
+
+  // Round 1 is interrupted after 2 of its 5 steps: by the hook in one train() call, and by simply
+  // not running the rest in parts.
+  TaskPlan plan = whole->plan_task(make_task(1, manifest, five_steps));
+  receive_global(*whole, scope, 0.01f);
+  int asked = 0;
+  TrainHooks stop_after_two;
+  stop_after_two.interrupted = [&] { return ++asked > 2; };
+  EXPECT_EQ(whole->train(plan, stop_after_two).steps, 2);
+  plan = parts->plan_task(make_task(1, manifest, five_steps));
+  receive_global(*parts, scope, 0.01f);
+  parts->begin_training(plan);
+  EXPECT_EQ(parts->train_steps(1), 1);
+  EXPECT_EQ(parts->train_steps(1), 1);
+  EXPECT_EQ(parts->steps_done(), 2);
+  const RoundReport cut = parts->finish_training();
+  EXPECT_FALSE(cut.completed);
+  EXPECT_EQ(cut.steps, 2);
+
+  // Round 2 runs to the end: in one call, and in parts of 2, 0, 2 and 7 (capped at the 1 left).
+  plan = whole->plan_task(make_task(2, manifest, five_steps));
+  receive_global(*whole, scope, 0.02f);
+  ASSERT_TRUE(whole->train(plan).completed);
+  plan = parts->plan_task(make_task(2, manifest, five_steps));
+  receive_global(*parts, scope, 0.02f);
+  parts->begin_training(plan);
+  EXPECT_EQ(parts->train_steps(2), 2);
+  EXPECT_EQ(parts->train_steps(0), 0);
+  EXPECT_EQ(parts->train_steps(2), 2);
+  EXPECT_EQ(parts->train_steps(7), 1);
+  const RoundReport report = parts->finish_training();
+  ASSERT_TRUE(report.completed);
+  EXPECT_EQ(report.steps, 5);
+  const auto expected = delta_of(*whole);
+  const auto actual = delta_of(*parts);
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) EXPECT_TRUE(torch::equal(actual[i], expected[i])) << i;
+  EXPECT_THROW(parts->train_steps(1), ClientError) << "no round has begun";
+}
+
 TEST_F(LocalRoundTest, ArchitectureMustFitTheData) {
   options_.model.architecture = "dcgan";
   try {

@@ -1,6 +1,7 @@
 // fedgan-simulate's driver against the real round engine, SQLite history and checkpoints: a
 // dropout fails a round for quorum exactly as a site that disconnects does, the outcome does not
-// depend on the thread count or on paging, and 200 sites complete rounds within a memory budget.
+// depend on the thread count or on paging, a new task cuts a site's steps short on the virtual
+// clock, and 200 sites complete rounds within a memory budget.
 
 #include "simulation/simulator.h"
 
@@ -104,11 +105,22 @@ TEST_F(SimulatorTest, ADropoutFailsTheRoundForQuorumAsADisconnectedSiteDoes) {
   EXPECT_GE(dropouts, failed);
 }
 
+// Stragglers included: seed 1 draws the speeds 2.573, 1.917, 2.514, 1.449, 2.344 and 1.992, so
+// with 4 steps of a second each and a 7.7-second deadline sites 2 and 4 finish (the quorum), and
+// the next round's task, sent at the deadline, cuts site 1 short after the 3 steps that had begun
+// (its fourth would begin at 7.72 s); sites 3, 5 and 6 had begun all four. When each site's steps
+// run must not change what they compute.
 TEST_F(SimulatorTest, TheOutcomeDoesNotDependOnThreadsOrPaging) {
   std::vector<std::string> digests[2];
+  int64_t cut_short[2] = {0, 0};
   for (int variant = 0; variant < 2; ++variant) {
     auto coordinator = coordinator_options("variant" + std::to_string(variant), 6);
+    coordinator.rounds.max_rounds = 3;
+    coordinator.rounds.quorum = 2;
+    coordinator.rounds.deadline_seconds = 7.7;
+    coordinator.training.local_steps = 4;
     SimulationOptions options;
+    options.step_seconds = 1;
     options.sites = 6;
     options.partition = "dirichlet:0.5";
     options.speed_spread = 3;
@@ -121,13 +133,45 @@ TEST_F(SimulatorTest, TheOutcomeDoesNotDependOnThreadsOrPaging) {
     if (variant == 1) {
       EXPECT_GT(report.page_outs, 0);
     }
+    cut_short[variant] = report.steps_cut_short;
     for (const auto& round : rounds_of(coordinator)) {
-      ASSERT_TRUE(round.checkpoint_sha256);
+      if (!round.checkpoint_sha256) continue;  // a failed attempt
       digests[variant].push_back(*round.checkpoint_sha256);
     }
   }
-  ASSERT_EQ(digests[0].size(), 2u);
+  ASSERT_EQ(digests[0].size(), 3u);
   EXPECT_EQ(digests[0], digests[1]);
+  // Site 1 in rounds 1 and 2; round 3's last task is never cut short (the run ends).
+  EXPECT_EQ(cut_short[0], 2 * 3);
+  EXPECT_EQ(cut_short[1], 2 * 3);
+}
+
+// Two sites whose 10 steps take 10 virtual seconds against a 4-second deadline: the first attempt
+// fails at its deadline and the retry's task interrupts each site after the 4 steps that had begun
+// (steps begin at 0, 1, 2 and 3 s; the one that would begin at 4 s does not), as a new task
+// interrupts fedgan-client between two steps.
+TEST_F(SimulatorTest, ARetriedAttemptInterruptsTheSitesAfterTheStepsThatHadBegun) {
+  auto coordinator = coordinator_options("retry", 2);
+  coordinator.rounds.deadline_seconds = 4;
+  coordinator.rounds.max_attempts = 2;
+  coordinator.training.local_steps = 10;
+  SimulationOptions options;
+  options.sites = 2;
+  options.step_seconds = 1;
+  options.quiet = true;
+  Simulator simulator(coordinator, site_options(600), options);
+  const auto report = simulator.run();
+  EXPECT_EQ(report.exit_code, 3) << "round 1 failed twice";
+  EXPECT_EQ(report.rounds_committed, 0);
+  EXPECT_EQ(report.tasks_cut_short, 2);
+  EXPECT_EQ(report.steps_cut_short, 8);
+  EXPECT_DOUBLE_EQ(report.virtual_seconds, 8);
+  const auto rounds = rounds_of(coordinator);
+  ASSERT_EQ(rounds.size(), 2u);
+  for (const auto& round : rounds) {
+    EXPECT_EQ(storage::to_string(round.status), "failed");
+    EXPECT_EQ(round.updates_accepted, 0);
+  }
 }
 
 TEST_F(SimulatorTest, TwoHundredSitesCompleteRoundsWithinAMemoryBudget) {
