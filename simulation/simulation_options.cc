@@ -39,6 +39,7 @@ client::ClientOptions site_options(const client::ClientOptions& site,
   mine.data.clients = options.sites;
   mine.data.client_index = index;
   mine.training.threads = 1;
+  if (!options.device.empty()) mine.training.device = options.device;
   // Nothing is saved there by a simulation; a state a real site left is not picked up by mistake.
   mine.state.dir =
       site.state.dir / "simulated" / (options.identity_prefix + std::to_string(index + 1));

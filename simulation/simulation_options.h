@@ -30,6 +30,10 @@ struct SimulationOptions {
   uint64_t seed = 1;
   /// Sites trained at once, each on one LibTorch thread; the results do not depend on it.
   int64_t threads = 1;
+  /// Where every site trains: "auto", "cpu", "cuda" or "cuda:N" (gan::resolve_device), instead of
+  /// the template's training.device; empty keeps the template's. Sites on a GPU share it, one
+  /// after another with threads = 1; their memory is not paged (memory_budget_mib must be 0).
+  std::string device;
   /// Memory the sites' models, optimizer states and buffers may hold, in MiB; beyond it the
   /// least recently used idle sites are paged out to files in `page_dir` (0: never).
   double memory_budget_mib = 0;

@@ -123,6 +123,11 @@ Simulator::Simulator(const coordinator::CoordinatorOptions& coordinator,
     const std::string identity = options_.identity_prefix + std::to_string(i + 1);
     slot->site = std::make_unique<VirtualSite>(mine, share, identity, speed,
                                                page_dir_ / (identity + ".page"));
+    if (options_.memory_budget_mib > 0 && !slot->site->device().is_cpu()) {
+      throw std::invalid_argument(fmt::format(
+          "--memory-budget-mib pages the sites' CPU memory, and they train on {}: set it to 0",
+          slot->site->device().str()));
+    }
     sites_.push_back(std::move(slot));
     keep_within_budget();
   }

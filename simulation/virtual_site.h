@@ -40,6 +40,7 @@ class VirtualSite {
 
   const std::string& identity() const { return identity_; }
   double speed() const { return speed_; }
+  const torch::Device& device() const { return round_.device(); }
   /// The Hello a fedgan-client with this site's data would send.
   wire::Hello hello() const;
 

@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", options.threads, "Sites trained at once (one thread each)")
       ->capture_default_str();
+  app.add_option("--device", options.device,
+                 "Where every site trains: auto, cpu, cuda or cuda:N (default: the site "
+                 "configuration's training.device); on a GPU use --threads 1 and no memory budget");
   app.add_option("--memory-budget-mib", options.memory_budget_mib,
                  "Memory for the sites' models and optimizer states; idle sites beyond it are "
                  "paged to disk (0: never)")

@@ -11,6 +11,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <filesystem>
 #include <random>
@@ -171,6 +172,28 @@ TEST_F(SimulatorTest, ARetriedAttemptInterruptsTheSitesAfterTheStepsThatHadBegun
   for (const auto& round : rounds) {
     EXPECT_EQ(storage::to_string(round.status), "failed");
     EXPECT_EQ(round.updates_accepted, 0);
+  }
+}
+
+// --device cuda: on a machine without CUDA the simulation refuses to start, naming the device;
+// with CUDA, a memory budget is refused (paging moves CPU memory only).
+TEST_F(SimulatorTest, SitesOnAGpuAreRefusedWhereThereIsNoneAndAreNotPaged) {
+  auto coordinator = coordinator_options("cuda", 2);
+  SimulationOptions options;
+  options.sites = 2;
+  options.quiet = true;
+  options.device = "cuda";
+  options.memory_budget_mib = 64;
+  try {
+    Simulator simulator(coordinator, site_options(600), options);
+    FAIL() << "a simulation with sites on a GPU and a memory budget started";
+  } catch (const std::exception& error) {
+    if (torch::cuda::is_available()) {
+      EXPECT_THAT(error.what(), HasSubstr("--memory-budget-mib pages the sites' CPU memory"));
+    } else {
+      EXPECT_THAT(error.what(), HasSubstr("training.device"));
+      EXPECT_THAT(error.what(), HasSubstr("cuda"));
+    }
   }
 }
 
