@@ -99,7 +99,7 @@ NormVerdict check_delta_norm(double norm, std::optional<double> bound,
                              const AggregationOptions& options) {
   check(std::isfinite(norm), wire::STATUS_NON_FINITE, "delta norm is not finite");
   if (!bound || norm <= *bound) return {};
-  check(options.norm_policy == "clip", wire::STATUS_NORM_BOUND,
+  check(options.norm_policy == NormPolicy::kClip, wire::STATUS_NORM_BOUND,
         "delta L2 norm {:.6g} exceeds the bound {:.6g}", norm, *bound);
   return {true, *bound / norm};
 }

@@ -1,10 +1,15 @@
 #include "coordinator/options.h"
 
+#include "coordinator/config_file.h"
 #include "coordinator/error.h"
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <string>
@@ -106,31 +111,55 @@ TEST(Options, RoundCountsMustBeConsistent) {
   EXPECT_REFUSED([](auto& o) { o.server.max_connections = 1; }, "server.max_connections is 1");
 }
 
+// The message loading a file of one `section` holding `line` throws, or "" when it loads: an
+// enumerated setting takes only its names, and the file is refused when it is read.
+std::string error_reading(const std::string& section, const std::string& line) {
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() /
+      ("fedgan_options_test_" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(file, std::ios::binary) << "[" << section << "]\n" << line << "\n";
+  std::string message;
+  try {
+    load_config_file(file);
+  } catch (const CoordinatorError& error) {
+    message = error.what();
+  }
+  std::filesystem::remove(file);
+  return message;
+}
+
+#define EXPECT_READ_REFUSED(section, line, expected)                 \
+  do {                                                               \
+    const std::string message = error_reading(section, line);        \
+    EXPECT_NE(message.find(expected), std::string::npos) << message; \
+  } while (false)
+
 TEST(Options, EnumerationsListTheirValues) {
-  EXPECT_REFUSED([](auto& o) { o.model.architecture = "resnet"; },
-                 R"(model.architecture is "resnet": it must be one of "dcgan", "mlp")");
-  EXPECT_REFUSED([](auto& o) { o.model.federate = "all"; }, "model.federate");
-  EXPECT_REFUSED([](auto& o) { o.model.codec = "bf16"; }, "model.codec");
-  EXPECT_REFUSED([](auto& o) { o.training.loss = "wgan"; }, R"("ns", "hinge", "wgan-gp")");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.weighting = "equal"; }, "aggregation.weighting");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_policy = "drop"; }, "aggregation.norm_policy");
-  EXPECT_REFUSED(
-      [](auto& o) { o.aggregation.norm_bound = "median"; },
+  EXPECT_READ_REFUSED("model", R"(architecture = "resnet")",
+                      R"(model.architecture is "resnet": it must be one of "dcgan", "mlp")");
+  EXPECT_READ_REFUSED("model", R"(federate = "all")", "model.federate");
+  EXPECT_READ_REFUSED("model", R"(codec = "bf16")", "model.codec");
+  EXPECT_READ_REFUSED("training", R"(loss = "wgan")", R"("ns", "hinge", "wgan-gp")");
+  EXPECT_READ_REFUSED("aggregation", R"(weighting = "equal")", "aggregation.weighting");
+  EXPECT_READ_REFUSED("aggregation", R"(norm_policy = "drop")", "aggregation.norm_policy");
+  EXPECT_READ_REFUSED(
+      "aggregation", R"(norm_bound = "median")",
       R"(aggregation.norm_bound is "median": it must be one of "adaptive", "fixed", "none")");
-  EXPECT_REFUSED([](auto& o) { o.evaluation.dataset = "mnist"; }, "evaluation.dataset");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.server_lr_decay = "cosine"; },
-                 R"(aggregation.server_lr_decay is "cosine": it must be one of "none", "linear")");
-  EXPECT_REFUSED([](auto& o) { o.training.networks = "generator"; },
-                 R"(training.networks is "generator": it must be one of "both", "alternate")");
-  EXPECT_EQ(error_after([](auto& o) { o.training.networks = "alternate"; }), "");
+  EXPECT_READ_REFUSED("evaluation", R"(dataset = "mnist")", "evaluation.dataset");
+  EXPECT_READ_REFUSED(
+      "aggregation", R"(server_lr_decay = "cosine")",
+      R"(aggregation.server_lr_decay is "cosine": it must be one of "none", "linear")");
+  EXPECT_READ_REFUSED("training", R"(networks = "generator")",
+                      R"(training.networks is "generator": it must be one of "both", "alternate")");
+  EXPECT_EQ(error_after([](auto& o) { o.training.networks = Networks::kAlternate; }), "");
   EXPECT_REFUSED(
       [](auto& o) {
-        o.training.networks = "alternate";
-        o.model.federate = "generator";
+        o.training.networks = Networks::kAlternate;
+        o.model.federate = Federate::kGenerator;
       },
       "training.networks = \"alternate\" needs model.federate = \"both\"");
-  for (const char* loss : {"ns", "hinge", "wgan-gp"}) {
-    EXPECT_EQ(error_after([&](auto& o) { o.training.loss = loss; }), "") << loss;
+  for (const Loss loss : {Loss::kNonSaturating, Loss::kHinge, Loss::kWassersteinGp}) {
+    EXPECT_EQ(error_after([&](auto& o) { o.training.loss = loss; }), "") << config::enum_name(loss);
   }
 }
 
@@ -151,12 +180,12 @@ TEST(Options, TrainingAndAggregationNumbersAreChecked) {
   EXPECT_REFUSED(
       [](auto& o) { o.aggregation.max_delta_norm = std::numeric_limits<double>::infinity(); },
       "aggregation.max_delta_norm is inf");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_bound = "fixed"; },
+  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_bound = NormBoundKind::kFixed; },
                  "aggregation.norm_bound is \"fixed\" but aggregation.max_delta_norm is 0");
   EXPECT_REFUSED([](auto& o) { o.aggregation.max_delta_norm = 10; },
                  "aggregation.max_delta_norm is 10 but aggregation.norm_bound is \"adaptive\"");
   EXPECT_EQ(error_after([](auto& o) {
-              o.aggregation.norm_bound = "fixed";
+              o.aggregation.norm_bound = NormBoundKind::kFixed;
               o.aggregation.max_delta_norm = 10;
             }),
             "");
@@ -186,13 +215,13 @@ TEST(Options, StorageAndEvaluationAreChecked) {
   EXPECT_REFUSED(
       [](auto& o) {
         o.evaluation.every_rounds = 5;
-        o.evaluation.dataset = "ring";
+        o.evaluation.dataset = EvaluationDataset::kRing;
       },
       R"(evaluation.dataset is "ring" but model.architecture is "dcgan")");
   EXPECT_EQ(error_after([](auto& o) {
               o.evaluation.every_rounds = 5;
-              o.evaluation.dataset = "grid";
-              o.model.architecture = "mlp";
+              o.evaluation.dataset = EvaluationDataset::kGrid;
+              o.model.architecture = Architecture::kMlp;
             }),
             "");
   EXPECT_REFUSED([](auto& o) { o.model.data_dim = 0; }, "model.data_dim is 0");
@@ -200,13 +229,13 @@ TEST(Options, StorageAndEvaluationAreChecked) {
   EXPECT_REFUSED(
       [](auto& o) {
         o.evaluation.every_rounds = 5;
-        o.evaluation.dataset = "grid";
-        o.model.architecture = "mlp";
+        o.evaluation.dataset = EvaluationDataset::kGrid;
+        o.model.architecture = Architecture::kMlp;
         o.model.data_dim = 3;
       },
       "but model.data_dim is 3");
   EXPECT_EQ(error_after([](auto& o) {
-              o.model.architecture = "mlp";
+              o.model.architecture = Architecture::kMlp;
               o.model.data_dim = 3;
             }),
             "");
