@@ -2,6 +2,8 @@
 
 #include "config/value_checks.h"
 #include "coordinator/error.h"
+#include "pki/identity.h"
+#include "text/printable.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,8 +14,6 @@
 namespace fedgan::coordinator {
 namespace {
 
-// The longest common name, in bytes, that fedgan-certs issues (RFC 5280's ub-common-name).
-constexpr size_t kMaxIdentityLength = 64;
 // Storage keeps run ids of 1 to 200 characters.
 constexpr size_t kMaxRunIdLength = 200;
 
@@ -28,18 +28,6 @@ bool printable_ascii(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
-// The rule fedgan-certs applies to common names (docs/security.md): anything else could never
-// match a certificate.
-bool valid_identity(std::string_view cn) {
-  if (cn.empty() || cn.size() > kMaxIdentityLength || cn.front() == ' ' || cn.back() == ' ') {
-    return false;
-  }
-  return std::none_of(cn.begin(), cn.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-  });
-}
-
 void validate_server(const ServerOptions& s, const RoundOptions& r) {
   check(!s.bind_address.empty(), "server.bind_address is empty: use an address such as 0.0.0.0");
   const size_t needed = std::max({r.min_clients, r.quorum, r.min_per_round});
@@ -47,11 +35,14 @@ void validate_server(const ServerOptions& s, const RoundOptions& r) {
         "server.max_connections is {}: a round needs {} connected clients (rounds.min_clients, "
         "rounds.quorum), so it could never start",
         s.max_connections, needed);
+  // The rule certificates' CNs follow (pki::is_valid_identity): any other entry could never match
+  // a certificate, and is a mistake to report now rather than a site refused later.
   for (const std::string& identity : s.allowed_identities) {
-    check(valid_identity(identity),
-          "server.allowed_identities holds \"{}\": an identity is a certificate CN, 1 to {} bytes "
-          "without control characters or leading or trailing spaces",
-          identity, kMaxIdentityLength);
+    check(pki::is_valid_identity(identity),
+          "server.allowed_identities holds \"{}\", which no certificate can carry as its "
+          "identity: an identity is a certificate CN of 1 to {} bytes of UTF-8 without control, "
+          "text-reordering or line-separator characters and without leading or trailing spaces",
+          text::Printable{identity, 4 * pki::kMaxIdentityBytes}, pki::kMaxIdentityBytes);
   }
   check_positive(s.handshake_timeout_seconds, "server.handshake_timeout_seconds");
   check_positive(s.idle_timeout_seconds, "server.idle_timeout_seconds");

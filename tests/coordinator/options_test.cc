@@ -2,6 +2,7 @@
 
 #include "coordinator/config_file.h"
 #include "coordinator/error.h"
+#include "pki/identity.h"
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace fedgan::coordinator {
 namespace {
@@ -247,6 +249,42 @@ TEST(Options, StorageAndEvaluationAreChecked) {
   EXPECT_REFUSED(([](auto& o) { o.server.allowed_identities = {"site-1 "}; }),
                  "server.allowed_identities holds \"site-1 \"");
   EXPECT_EQ(error_after([](auto& o) { o.server.allowed_identities = {"h\xc3\xb4pital-1"}; }), "");
+}
+
+// The allowlist takes exactly the names a certificate can carry as its identity (pki's rule, which
+// tests/pki/identity_test.cc checks against certificates): an entry no certificate could match is
+// a configuration error, and every identity a certificate can have can be listed.
+TEST(Options, AllowedIdentitiesFollowTheCertificateRule) {
+  const std::vector<std::string> names = {"site-1",
+                                          "Site 1 of the consortium",
+                                          "h\xc3\xb4pital-saint-louis",
+                                          "site_1.example.org",
+                                          "\xe6\x97\xa5\xe6\x9c\xac",
+                                          std::string(pki::kMaxIdentityBytes, 'x'),
+                                          "",
+                                          std::string(pki::kMaxIdentityBytes + 1, 'x'),
+                                          "site-1 ",
+                                          " site-1",
+                                          "site\x01one",
+                                          "site\xc2\x85one",
+                                          "site-1\xe2\x80\xae",
+                                          "line\xe2\x80\xa8sep",
+                                          "bad\xff"};
+  for (const std::string& name : names) {
+    const std::string message = error_after([&](auto& o) {
+      o.server.allowed_identities = {"site-9", name};
+    });
+    if (pki::is_valid_identity(name)) {
+      EXPECT_EQ(message, "") << ::testing::PrintToString(name);
+    } else {
+      EXPECT_NE(message.find("server.allowed_identities holds"), std::string::npos)
+          << ::testing::PrintToString(name) << ": " << message;
+      EXPECT_NE(message.find("which no certificate can carry"), std::string::npos) << message;
+    }
+  }
+  // The entry is quoted printable: a text-reordering character is shown escaped, not applied.
+  EXPECT_REFUSED(([](auto& o) { o.server.allowed_identities = {"site-1\xe2\x80\xae"}; }),
+                 R"(holds "site-1\xe2\x80\xae")");
 }
 
 }  // namespace
