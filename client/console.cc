@@ -65,9 +65,15 @@ void Console::clear_progress() {
   erase_bar_locked();
 }
 
-bool progress_bar_wanted(const std::string& setting) {
-  if (setting == "always") return true;
-  if (setting == "never") return false;
+bool progress_bar_wanted(Progress setting) {
+  switch (setting) {
+    case Progress::kAlways:
+      return true;
+    case Progress::kNever:
+      return false;
+    case Progress::kAuto:
+      break;
+  }
   return ::isatty(STDERR_FILENO) == 1;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "client/options.h"
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -49,8 +51,7 @@ class Console {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-/// Whether log.progress = `setting` ("auto", "always", "never") shows a bar: "auto" does when
-/// standard error is a terminal.
-bool progress_bar_wanted(const std::string& setting);
+/// Whether log.progress = `setting` shows a bar: "auto" does when standard error is a terminal.
+bool progress_bar_wanted(Progress setting);
 
 }  // namespace fedgan::client

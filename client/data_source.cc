@@ -287,29 +287,44 @@ void keep_partition(LoadedData& data, const std::string& spec, int64_t clients,
                                   client_index, clients, mine.size(), n);
 }
 
+namespace {
+
+// data.format = "mixture": samples of the named 2-D mixture.
+LoadedData load_mixture(const DataOptions& options) {
+  check(options.mixture_rows >= 1 && options.mixture_rows <= options.max_samples,
+        "data.mixture_rows is {}: it must be in [1, data.max_samples = {}]", options.mixture_rows,
+        options.max_samples);
+  const std::string name(config::enum_name(options.mixture));
+  const auto mixture = wrap_gan_errors("data.mixture", [&] { return gan::mixture_by_name(name); });
+  auto samples = gan::sample_mixture(mixture, options.mixture_rows, options.seed);
+  LoadedData data;
+  data.rows = samples.points;
+  data.labels = samples.modes;
+  data.num_classes = mixture.num_modes();
+  data.description = fmt::format("{} points of the {} mixture (seed {})", options.mixture_rows,
+                                 name, options.seed);
+  return data;
+}
+
+}  // namespace
+
 LoadedData load_data(const DataOptions& options) {
   LoadedData data;
-  if (options.format == "idx") {
-    data = load_idx(options.images, options.labels, options);
-  } else if (options.format == "png-dir") {
-    data = load_png_directory(options.directory, options);
-  } else if (options.format == "csv") {
-    data = load_csv(options.csv, options.csv_header, options);
-  } else if (options.format == "mixture") {
-    check(options.mixture_rows >= 1 && options.mixture_rows <= options.max_samples,
-          "data.mixture_rows is {}: it must be in [1, data.max_samples = {}]", options.mixture_rows,
-          options.max_samples);
-    const auto mixture =
-        wrap_gan_errors("data.mixture", [&] { return gan::mixture_by_name(options.mixture); });
-    auto samples = gan::sample_mixture(mixture, options.mixture_rows, options.seed);
-    data.rows = samples.points;
-    data.labels = samples.modes;
-    data.num_classes = mixture.num_modes();
-    data.description = fmt::format("{} points of the {} mixture (seed {})", options.mixture_rows,
-                                   options.mixture, options.seed);
-  } else {
-    throw ClientError(fmt::format(
-        "data.format is \"{}\": it must be one of idx, png-dir, csv, mixture", options.format));
+  switch (options.format) {
+    case DataFormat::kIdx:
+      data = load_idx(options.images, options.labels, options);
+      break;
+    case DataFormat::kPngDir:
+      data = load_png_directory(options.directory, options);
+      break;
+    case DataFormat::kCsv:
+      data = load_csv(options.csv, options.csv_header, options);
+      break;
+    case DataFormat::kMixture:
+      data = load_mixture(options);
+      break;
+    case DataFormat::kUnset:
+      throw ClientError("data.format is empty: choose idx, png-dir, csv or mixture");
   }
   if (!options.partition.empty()) {
     keep_partition(data, options.partition, options.clients, options.client_index, options.seed);

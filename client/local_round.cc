@@ -131,24 +131,24 @@ TaskPlan plan_training(const wire::TrainingHyperparameters& h, const LimitsOptio
 
 gan::ModelSpec model_spec(const ClientOptions& options, const LoadedData& data) {
   gan::ModelSpec spec;
-  spec.architecture = options.model.architecture;
-  if (spec.architecture == "auto") spec.architecture = data.images ? "dcgan" : "mlp";
+  Architecture architecture = options.model.architecture;
+  if (architecture == Architecture::kAuto) {
+    architecture = data.images ? Architecture::kDcgan : Architecture::kMlp;
+  }
+  spec.architecture = std::string(config::enum_name(architecture));
   const auto& rows = data.rows;
-  if (spec.architecture == "dcgan") {
+  if (architecture == Architecture::kDcgan) {
     const auto& d = spec.dcgan;
     check(rows.dim() == 4 && rows.size(1) == d.image_channels && rows.size(2) == d.image_size &&
               rows.size(3) == d.image_size,
           "the dcgan architecture trains on {}x{} grayscale images, but the data is {} ({})",
           d.image_size, d.image_size, fmt::join(rows.sizes(), " x "), data.description);
-  } else if (spec.architecture == "mlp") {
+  } else {
     check(rows.dim() == 2,
           "the mlp architecture trains on vectors (CSV rows or mixture points), but the data is "
           "{} ({})",
           fmt::join(rows.sizes(), " x "), data.description);
     spec.mlp.data_dim = rows.size(1);
-  } else {
-    throw ClientError(fmt::format("model.architecture is \"{}\": it must be auto, dcgan or mlp",
-                                  spec.architecture));
   }
   return spec;
 }
@@ -360,7 +360,7 @@ gan::LocalTrainer& LocalRound::trainer_for(const gan::TrainerOptions& options) {
                     o.grad_clip_norm, o.augment, o.augment_options.flip,
                     o.augment_options.translation);
   };
-  const bool reusable = trainer_ && options_.training.optimizer_state == "keep" &&
+  const bool reusable = trainer_ && options_.training.optimizer_state == OptimizerState::kKeep &&
                         settings(trainer_->options()) == settings(options);
   if (reusable) {
     trainer_->reseed(options.seed);

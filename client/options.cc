@@ -13,7 +13,6 @@ constexpr double kMaxReconnectSeconds = 3600;
 
 constexpr auto check_positive = config::check_positive<ClientError>;
 constexpr auto check_at_least = config::check_at_least<ClientError>;
-constexpr auto check_one_of = config::check_one_of<ClientError>;
 
 void check_named(const std::filesystem::path& path, std::string_view name, std::string_view why) {
   check(!path.empty(), "{} is empty: {} (in the config file or with --{})", name, why, name);
@@ -54,25 +53,25 @@ void validate_partition(const DataOptions& d) {
         "data.client_index is {} but data.clients is {}: it must be in [0, {})", d.client_index,
         d.clients, d.clients);
   if (d.partition.empty() || d.partition == "iid") return;
-  const bool labelled = d.format == "mixture" || (d.format == "idx" && !d.labels.empty());
+  const bool labelled =
+      d.format == DataFormat::kMixture || (d.format == DataFormat::kIdx && !d.labels.empty());
   check(labelled,
         "data.partition is \"{}\", which splits by label, but data.format \"{}\" has no labels "
         "(use iid, or idx with data.labels, or mixture)",
-        d.partition, d.format);
+        d.partition, config::enum_name(d.format));
 }
 
 void validate_data(const DataOptions& d) {
-  check(!d.format.empty(),
+  check(d.format != DataFormat::kUnset,
         "data.format is empty: choose idx, png-dir, csv or mixture (in the config file or with "
         "--data.format)");
-  check_one_of(d.format, "data.format", {"idx", "png-dir", "csv", "mixture"});
-  if (d.format == "idx") check_named(d.images, "data.images", "name the IDX images file");
-  if (d.format == "png-dir") {
+  if (d.format == DataFormat::kIdx)
+    check_named(d.images, "data.images", "name the IDX images file");
+  if (d.format == DataFormat::kPngDir) {
     check_named(d.directory, "data.directory", "name the directory of PNG images");
   }
-  if (d.format == "csv") check_named(d.csv, "data.csv", "name the CSV file");
-  if (d.format == "mixture") {
-    check_one_of(d.mixture, "data.mixture", {"grid", "ring"});
+  if (d.format == DataFormat::kCsv) check_named(d.csv, "data.csv", "name the CSV file");
+  if (d.format == DataFormat::kMixture) {
     check_at_least(d.mixture_rows, 1, "data.mixture_rows");
     check(d.mixture_rows <= d.max_samples,
           "data.mixture_rows is {} but data.max_samples is {}: raise data.max_samples",
@@ -98,14 +97,11 @@ void validate(const ClientOptions& options) {
   validate_coordinator(options.coordinator);
   validate_tls(options.tls);
   validate_data(options.data);
-  check_one_of(options.model.architecture, "model.architecture", {"auto", "dcgan", "mlp"});
   check_at_least(options.training.threads, 0, "training.threads");
   check(!options.training.device.empty(),
         "training.device is empty: use auto, cpu, cuda or cuda:N");
-  check_one_of(options.training.optimizer_state, "training.optimizer_state", {"keep", "reset"});
   validate_limits(options.limits);
   check_named(options.state.dir, "state.dir", "name the directory of the local state");
-  check_one_of(options.log.progress, "log.progress", {"auto", "always", "never"});
 }
 
 }  // namespace fedgan::client

@@ -1,7 +1,9 @@
 #pragma once
 
+#include "config/enum_names.h"
 #include "protocol/tls_context.h"
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -12,6 +14,45 @@ namespace fedgan::client {
 /// (config_file.h: a TOML file, then command-line flags over it); every field has the default
 /// written here, and validate() refuses inconsistent values with a message naming the field as it
 /// is spelled in the TOML file ("limits.max_local_steps"). docs/configuration.md lists every field.
+
+/// The settings that take one of a few names are enums; each table below is the one list of
+/// their names (config/enum_names.h): the file, the flags and --help read and write them, and
+/// refuse any other name when the file or the flag is read.
+
+/// data.format. kUnset (the default) has no name: a site must choose its format.
+enum class DataFormat { kUnset, kIdx, kPngDir, kCsv, kMixture };
+constexpr std::array<config::EnumName<DataFormat>, 4> enum_names(DataFormat) {
+  return {{{DataFormat::kIdx, "idx"},
+           {DataFormat::kPngDir, "png-dir"},
+           {DataFormat::kCsv, "csv"},
+           {DataFormat::kMixture, "mixture"}}};
+}
+
+/// data.mixture.
+enum class Mixture { kGrid, kRing };
+constexpr std::array<config::EnumName<Mixture>, 2> enum_names(Mixture) {
+  return {{{Mixture::kGrid, "grid"}, {Mixture::kRing, "ring"}}};
+}
+
+/// model.architecture.
+enum class Architecture { kAuto, kDcgan, kMlp };
+constexpr std::array<config::EnumName<Architecture>, 3> enum_names(Architecture) {
+  return {{{Architecture::kAuto, "auto"},
+           {Architecture::kDcgan, "dcgan"},
+           {Architecture::kMlp, "mlp"}}};
+}
+
+/// training.optimizer_state.
+enum class OptimizerState { kKeep, kReset };
+constexpr std::array<config::EnumName<OptimizerState>, 2> enum_names(OptimizerState) {
+  return {{{OptimizerState::kKeep, "keep"}, {OptimizerState::kReset, "reset"}}};
+}
+
+/// log.progress.
+enum class Progress { kAuto, kAlways, kNever };
+constexpr std::array<config::EnumName<Progress>, 3> enum_names(Progress) {
+  return {{{Progress::kAuto, "auto"}, {Progress::kAlways, "always"}, {Progress::kNever, "never"}}};
+}
 
 /// [coordinator]: where the coordinator is, and how this client keeps in touch with it.
 struct ConnectOptions {
@@ -49,7 +90,7 @@ struct DataOptions {
   /// "idx" (an MNIST-format image file, labels optional), "png-dir" (a directory of PNG images of
   /// one size), "csv" (numeric rows of equal length) or "mixture" (2-D Gaussian mixture samples
   /// drawn from `seed`: for examples and experiments). Required.
-  std::string format;
+  DataFormat format = DataFormat::kUnset;
   /// idx: the images file (3-D uint8 IDX, plain or gzip) and the labels file (1-D uint8 IDX, one
   /// label per image; needed only by class-skewed partitions).
   std::filesystem::path images;
@@ -60,7 +101,7 @@ struct DataOptions {
   std::filesystem::path csv;
   bool csv_header = false;
   /// mixture: "grid" (25 modes) or "ring" (8 modes), and how many points to draw.
-  std::string mixture = "grid";
+  Mixture mixture = Mixture::kGrid;
   int64_t mixture_rows = 10000;
   /// Seed of the mixture samples and of the partition: every site of an experiment must use the
   /// same seed, so that the partition gives each site its own share of the same rows.
@@ -83,7 +124,7 @@ struct DataOptions {
 struct ModelOptions {
   /// "auto" (dcgan for images, mlp for vectors), "dcgan" (28x28 grayscale images) or "mlp"
   /// (vectors: its data_dim is the data's width). A task for another architecture is refused.
-  std::string architecture = "auto";
+  Architecture architecture = Architecture::kAuto;
 };
 
 /// [training]: where and how local training runs.
@@ -98,7 +139,7 @@ struct TrainingOptions {
   /// "keep": the Adam moments carry over from one round to the next (in memory; a restarted
   /// client starts with fresh ones). "reset": every round starts with fresh optimizers, so a
   /// round is a function of the global model, the data and the seed alone.
-  std::string optimizer_state = "keep";
+  OptimizerState optimizer_state = OptimizerState::kKeep;
 };
 
 /// [limits]: the most a task may ask of this site. A task beyond any of them is refused (logged,
@@ -128,7 +169,7 @@ struct StateOptions {
 /// [log]: what the client prints.
 struct LogOptions {
   /// Progress bar while training: "auto" (when standard error is a terminal), "always" or "never".
-  std::string progress = "auto";
+  Progress progress = Progress::kAuto;
 };
 
 struct ClientOptions {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "config/enum_names.h"
 #include "config/field_types.h"
 
 #include <fmt/format.h>
@@ -36,6 +37,22 @@ CLI::Validator decimal_integer(T minimum = std::numeric_limits<T>::min()) {
       "", "");
 }
 
+/// The names of enum `E`: --help shows them after the flag's type as `{a,b,c}`; any other value
+/// is refused, with a message naming `setting` and listing the names.
+template <typename E>
+CLI::Validator enum_choice(std::string setting) {
+  std::string description;
+  for (const std::string& name : enum_name_list<E>()) {
+    description += description.empty() ? "{" + name : "," + name;
+  }
+  return CLI::Validator(
+      [setting = std::move(setting)](std::string& text) -> std::string {
+        if (enum_value<E>(text)) return std::string();
+        return fmt::format("{} {}", setting, unknown_name_problem<E>(text));
+      },
+      description + "}", "");
+}
+
 /// `[a,b,c]`: how --help shows a string list's default.
 std::string list_text(const std::vector<std::string>& values);
 
@@ -43,8 +60,8 @@ std::string list_text(const std::vector<std::string>& values);
 /// `--section.key` and bound to that field of `options` (which must outlive `app`): parsing writes
 /// only the flags given, so they override whatever `options` held. The help of each flag says
 /// what it is and shows the value it has now, that is its default; flags are grouped by section.
-/// Integers are read as decimal and refused outside their field's range; a string list takes
-/// several values, and `""` empties it.
+/// Integers are read as decimal and refused outside their field's range; an enum takes one of its
+/// names (listed by --help); a string list takes several values, and `""` empties it.
 template <typename Options, typename ForEachField>
 void add_field_flags(CLI::App& app, Options& options, ForEachField&& for_each_field) {
   for_each_field(options, [&](std::string_view section, std::string_view key, auto& field,
@@ -66,6 +83,12 @@ void add_field_flags(CLI::App& app, Options& options, ForEachField&& for_each_fi
                       },
                       fmt::format("{}; \"\" empties the list", help))
                    ->default_str(list_text(field));
+    } else if constexpr (kIsNamedEnum<T>) {
+      option = app.add_option_function<std::string>(
+                      name, [&field](const std::string& text) { field = *enum_value<T>(text); },
+                      std::string(help))
+                   ->check(enum_choice<T>(fmt::format("{}.{}", section, key)))
+                   ->default_str(std::string(enum_name(field)));
     } else {
       option = app.add_option(name, field, std::string(help))->capture_default_str();
       if constexpr (kIsInteger<T>) option->transform(decimal_integer<T>());

@@ -9,7 +9,8 @@
 namespace fedgan::config {
 
 // The field types a for_each_field may visit: bool, integers (signed or unsigned, any width),
-// double, std::string, std::filesystem::path and std::vector<std::string>. A for_each_field is a
+// double, std::string, std::filesystem::path, std::vector<std::string> and enums with a table of
+// names (enum_names.h), read and written by name. A for_each_field is a
 // template `void for_each_field(Options& o, Visitor&& visit)` that calls
 // `visit(section, key, field, help)` once per field, in the order of --help.
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "config/enum_names.h"
 #include "config/error.h"
 #include "config/field_types.h"
 
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,6 +83,12 @@ void read_value(const toml::node& node, T& field, const Place& place,
     const auto* value = node.as_string();
     if (!value) fail(place, fmt::format("must be a string, not {}", type_name(node)));
     field = value->get();
+  } else if constexpr (kIsNamedEnum<T>) {
+    const auto* value = node.as_string();
+    if (!value) fail(place, fmt::format("must be a string, not {}", type_name(node)));
+    const std::optional<T> named = enum_value<T>(value->get());
+    if (!named) fail(place, unknown_name_problem<T>(value->get()));
+    field = *named;
   } else if constexpr (std::is_same_v<T, std::filesystem::path>) {
     const auto* value = node.as_string();
     if (!value) fail(place, fmt::format("must be a path (a string), not {}", type_name(node)));
@@ -99,8 +107,9 @@ void read_value(const toml::node& node, T& field, const Place& place,
 /// value `options` holds. Relative paths are resolved against the directory of the file (so a
 /// file works from any working directory); an empty path stays empty. The file is untrusted
 /// input: throws ConfigError for a file that cannot be read or is larger than
-/// kMaxConfigFileBytes, invalid TOML, an unknown section or key, a value of the wrong type, and an
-/// integer out of its field's range; the message names the file, the line and the key
+/// kMaxConfigFileBytes, invalid TOML, an unknown section or key, a value of the wrong type, an
+/// integer out of its field's range and a name that its enum field does not have (the message
+/// lists the names it has); the message names the file, the line and the key
 /// ("client.toml:7: coordinator.port is 70000: it must be at most 65535").
 template <typename Options, typename ForEachField>
 void read_toml_file(const std::filesystem::path& file, Options& options,

@@ -153,6 +153,8 @@ Json json_value(const T& value) {
     return std::isfinite(value) ? Json(value) : Json(nullptr);  // JSON has no infinities
   } else if constexpr (std::is_same_v<T, fs::path>) {
     return value.string();
+  } else if constexpr (config::kIsNamedEnum<T>) {
+    return std::string(config::enum_name(value));  // the name the file takes
   } else {
     return value;  // bool, integers, strings, lists of strings
   }

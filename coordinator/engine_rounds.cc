@@ -50,7 +50,7 @@ void RoundEngine::State::start_round() {
   const int64_t attempt_number = failed_attempts_ + 1;
   const auto selected = select_clients(connected, options_.rounds, round, attempt_number);
   RoundPhases phases;
-  const wire::Codec codec = parse_wire_codec(options_.model.codec);
+  const wire::Codec codec = wire_codec(options_.model.codec);
   std::shared_ptr<ModelSnapshot> snapshot;
   try {
     PhaseTimer timer(phases.dispatch);

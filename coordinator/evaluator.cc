@@ -61,13 +61,13 @@ torch::Tensor generate(gan::GeneratorImpl& generator, int64_t count, uint64_t se
 }
 
 // The architecture that produces the dataset's samples.
-std::string architecture_for(const std::string& dataset) {
-  return dataset == "fashion-mnist" ? "dcgan" : "mlp";
+Architecture architecture_for(EvaluationDataset dataset) {
+  return dataset == EvaluationDataset::kFashionMnist ? Architecture::kDcgan : Architecture::kMlp;
 }
 
 }  // namespace
 
-Evaluator::Evaluator(const EvaluationOptions& options, const std::string& architecture)
+Evaluator::Evaluator(const EvaluationOptions& options, Architecture architecture)
     : options_(options), architecture_(architecture) {
   check(options_.every_rounds >= 0, "evaluation.every_rounds must be >= 0, got {}",
         options_.every_rounds);
@@ -76,14 +76,13 @@ Evaluator::Evaluator(const EvaluationOptions& options, const std::string& archit
         options_.samples);
   check(options_.threads >= 0, "evaluation.threads must be >= 0 (0: leave as is), got {}",
         options_.threads);
-  const auto& dataset = options_.dataset;
-  check(dataset == "fashion-mnist" || dataset == "grid" || dataset == "ring",
-        "evaluation.dataset is '{}': expected fashion-mnist, grid or ring", dataset);
-  if (!images()) mixture_ = gan::mixture_by_name(dataset);
+  const EvaluationDataset dataset = options_.dataset;
+  if (!images()) mixture_ = gan::mixture_by_name(std::string(config::enum_name(dataset)));
   // A run with evaluation off may leave the dataset at its default whatever the model.
   check(options_.every_rounds == 0 || architecture_for(dataset) == architecture_,
         "evaluation.dataset '{}' needs the {} architecture, but model.architecture is '{}'",
-        dataset, architecture_for(dataset), architecture_);
+        config::enum_name(dataset), config::enum_name(architecture_for(dataset)),
+        config::enum_name(architecture_));
 }
 
 bool Evaluator::due(int64_t committed_round) const {
@@ -92,9 +91,10 @@ bool Evaluator::due(int64_t committed_round) const {
 
 storage::Evaluation Evaluator::evaluate(gan::GanModel& model, const std::filesystem::path& grid_png,
                                         uint64_t seed) {
-  check(model.architecture == architecture_for(options_.dataset),
+  const std::string_view needed = config::enum_name(architecture_for(options_.dataset));
+  check(model.architecture == needed,
         "cannot evaluate a {} model on evaluation.dataset '{}' (it needs {})", model.architecture,
-        options_.dataset, architecture_for(options_.dataset));
+        config::enum_name(options_.dataset), needed);
   check(model.generator != nullptr, "cannot evaluate a model without a generator");
   ThreadCountGuard threads(options_.threads);
   const torch::Tensor generated = generate(*model.generator, options_.samples, seed);
@@ -104,7 +104,8 @@ storage::Evaluation Evaluator::evaluate(gan::GanModel& model, const std::filesys
     gan::write_image_grid(generated.narrow(0, 0, tiles), grid_png.string(), kGridColumns);
     return evaluate_images(generated);
   }
-  const double extent = options_.dataset == "grid" ? kScatterExtentGrid : kScatterExtentRing;
+  const double extent =
+      options_.dataset == EvaluationDataset::kGrid ? kScatterExtentGrid : kScatterExtentRing;
   gan::write_scatter_png(generated, mixture_->centers, grid_png.string(), extent);
   return evaluate_points(generated);
 }

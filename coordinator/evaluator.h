@@ -28,10 +28,9 @@ namespace fedgan::coordinator {
 /// kept. Not thread-safe; the model must not be trained or aggregated into while it runs.
 class Evaluator {
  public:
-  /// Throws CoordinatorError naming the option for `samples` below 2, `threads` below 0, an
-  /// unknown dataset, or (when evaluation is enabled, every_rounds > 0) a dataset the
-  /// architecture cannot produce.
-  Evaluator(const EvaluationOptions& options, const std::string& architecture);
+  /// Throws CoordinatorError naming the option for `samples` below 2, `threads` below 0, or (when
+  /// evaluation is enabled, every_rounds > 0) a dataset the architecture cannot produce.
+  Evaluator(const EvaluationOptions& options, Architecture architecture);
 
   /// Whether round `committed_round` is evaluated: every_rounds > 0 and the round a multiple of it.
   bool due(int64_t committed_round) const;
@@ -49,7 +48,7 @@ class Evaluator {
                                uint64_t seed);
 
   const EvaluationOptions& options() const { return options_; }
-  bool images() const { return options_.dataset == "fashion-mnist"; }
+  bool images() const { return options_.dataset == EvaluationDataset::kFashionMnist; }
 
  private:
   storage::Evaluation evaluate_images(const torch::Tensor& generated);
@@ -57,7 +56,7 @@ class Evaluator {
   void load_image_reference();
 
   EvaluationOptions options_;
-  std::string architecture_;
+  Architecture architecture_;
   std::optional<gan::GaussianMixture2d> mixture_;  // set for grid / ring
   // Loaded by the first image evaluation.
   gan::ImageClassifier classifier_{nullptr};

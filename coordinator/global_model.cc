@@ -18,7 +18,7 @@ namespace wire = protocol::wire;
 
 gan::GanModel build_model(const ModelOptions& options) {
   gan::ModelSpec spec;
-  spec.architecture = options.architecture;
+  spec.architecture = std::string(config::enum_name(options.architecture));
   spec.mlp.data_dim = options.data_dim;
   try {
     return gan::make_model(spec, options.init_seed);
@@ -27,12 +27,14 @@ gan::GanModel build_model(const ModelOptions& options) {
   }
 }
 
-gan::FederationScope parse_scope(const std::string& name) {
-  try {
-    return gan::parse_federation_scope(name);
-  } catch (const gan::GanError& error) {
-    throw CoordinatorError(fmt::format("model.federate: {}", error.what()));
+gan::FederationScope scope_of(Federate federate) {
+  switch (federate) {
+    case Federate::kBoth:
+      return gan::FederationScope::kGeneratorAndDiscriminator;
+    case Federate::kGenerator:
+      return gan::FederationScope::kGeneratorOnly;
   }
+  throw CoordinatorError("unknown model.federate value");
 }
 
 std::vector<int64_t> shape_of(const torch::Tensor& tensor) {
@@ -41,15 +43,19 @@ std::vector<int64_t> shape_of(const torch::Tensor& tensor) {
 
 }  // namespace
 
-wire::Codec parse_wire_codec(const std::string& name) {
-  if (name == "fp32") return wire::CODEC_FP32;
-  if (name == "fp16") return wire::CODEC_FP16;
-  throw CoordinatorError(fmt::format("model.codec is '{}': expected fp32 or fp16", name));
+wire::Codec wire_codec(ModelCodec codec) {
+  switch (codec) {
+    case ModelCodec::kFp32:
+      return wire::CODEC_FP32;
+    case ModelCodec::kFp16:
+      return wire::CODEC_FP16;
+  }
+  throw CoordinatorError("unknown model.codec value");
 }
 
 GlobalModel::GlobalModel(const ModelOptions& options)
-    : model_(build_model(options)), scope_(parse_scope(options.federate)) {
-  const wire::Codec codec = parse_wire_codec(options.codec);
+    : model_(build_model(options)), scope_(scope_of(options.federate)) {
+  const wire::Codec codec = wire_codec(options.codec);
   describe();
   manifest_ = protocol::make_manifest(views(), codec);
   if (!options.init_checkpoint.empty()) {

@@ -16,9 +16,8 @@
 
 namespace fedgan::coordinator {
 
-/// "fp32" -> CODEC_FP32, "fp16" -> CODEC_FP16; throws CoordinatorError naming model.codec
-/// otherwise.
-protocol::wire::Codec parse_wire_codec(const std::string& name);
+/// model.codec on the wire: fp32 -> CODEC_FP32, fp16 -> CODEC_FP16.
+protocol::wire::Codec wire_codec(ModelCodec codec);
 
 /// The coordinator's global model: the GanModel (CPU, float32, contiguous) and the fixed
 /// description of its federated tensors (gan/federated_state.h) in the forms the other libraries

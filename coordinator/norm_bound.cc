@@ -7,14 +7,6 @@
 
 namespace fedgan::coordinator {
 
-NormBoundKind parse_norm_bound(const std::string& name) {
-  if (name == "adaptive") return NormBoundKind::kAdaptive;
-  if (name == "fixed") return NormBoundKind::kFixed;
-  if (name == "none") return NormBoundKind::kNone;
-  throw CoordinatorError(fmt::format(
-      "aggregation.norm_bound is \"{}\": it must be \"adaptive\", \"fixed\" or \"none\"", name));
-}
-
 std::optional<double> median(std::vector<double> values) {
   if (values.empty()) return std::nullopt;
   const size_t middle = values.size() / 2;
@@ -26,7 +18,7 @@ std::optional<double> median(std::vector<double> values) {
 }
 
 NormBound::NormBound(const AggregationOptions& options)
-    : kind_(parse_norm_bound(options.norm_bound)),
+    : kind_(options.norm_bound),
       factor_(options.norm_bound_factor),
       fixed_(options.max_delta_norm) {}
 

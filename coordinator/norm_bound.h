@@ -10,12 +10,6 @@
 
 namespace fedgan::coordinator {
 
-/// aggregation.norm_bound, parsed.
-enum class NormBoundKind { kAdaptive, kFixed, kNone };
-
-/// "adaptive", "fixed", "none" -> the enum; throws CoordinatorError naming the accepted values.
-NormBoundKind parse_norm_bound(const std::string& name);
-
 /// The median of `values` (the mean of the middle two for an even count); nullopt when empty.
 std::optional<double> median(std::vector<double> values);
 

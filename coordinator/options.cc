@@ -2,6 +2,8 @@
 
 #include "config/value_checks.h"
 #include "coordinator/error.h"
+#include "pki/identity.h"
+#include "text/printable.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,14 +14,11 @@
 namespace fedgan::coordinator {
 namespace {
 
-// The longest common name, in bytes, that fedgan-certs issues (RFC 5280's ub-common-name).
-constexpr size_t kMaxIdentityLength = 64;
 // Storage keeps run ids of 1 to 200 characters.
 constexpr size_t kMaxRunIdLength = 200;
 
 constexpr auto check_positive = config::check_positive<CoordinatorError>;
 constexpr auto check_at_least = config::check_at_least<CoordinatorError>;
-constexpr auto check_one_of = config::check_one_of<CoordinatorError>;
 
 void check_not_empty(const std::filesystem::path& path, std::string_view name) {
   check(!path.empty(), "{} is empty: name the file in the config file or with --{}", name, name);
@@ -29,18 +28,6 @@ bool printable_ascii(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
-// The rule fedgan-certs applies to common names (docs/security.md): anything else could never
-// match a certificate.
-bool valid_identity(std::string_view cn) {
-  if (cn.empty() || cn.size() > kMaxIdentityLength || cn.front() == ' ' || cn.back() == ' ') {
-    return false;
-  }
-  return std::none_of(cn.begin(), cn.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-  });
-}
-
 void validate_server(const ServerOptions& s, const RoundOptions& r) {
   check(!s.bind_address.empty(), "server.bind_address is empty: use an address such as 0.0.0.0");
   const size_t needed = std::max({r.min_clients, r.quorum, r.min_per_round});
@@ -48,11 +35,14 @@ void validate_server(const ServerOptions& s, const RoundOptions& r) {
         "server.max_connections is {}: a round needs {} connected clients (rounds.min_clients, "
         "rounds.quorum), so it could never start",
         s.max_connections, needed);
+  // The rule certificates' CNs follow (pki::is_valid_identity): any other entry could never match
+  // a certificate, and is a mistake to report now rather than a site refused later.
   for (const std::string& identity : s.allowed_identities) {
-    check(valid_identity(identity),
-          "server.allowed_identities holds \"{}\": an identity is a certificate CN, 1 to {} bytes "
-          "without control characters or leading or trailing spaces",
-          identity, kMaxIdentityLength);
+    check(pki::is_valid_identity(identity),
+          "server.allowed_identities holds \"{}\", which no certificate can carry as its "
+          "identity: an identity is a certificate CN of 1 to {} bytes of UTF-8 without control, "
+          "text-reordering or line-separator characters and without leading or trailing spaces",
+          text::Printable{identity, 4 * pki::kMaxIdentityBytes}, pki::kMaxIdentityBytes);
   }
   check_positive(s.handshake_timeout_seconds, "server.handshake_timeout_seconds");
   check_positive(s.idle_timeout_seconds, "server.idle_timeout_seconds");
@@ -106,12 +96,9 @@ void validate_rounds(const RoundOptions& r) {
 }
 
 void validate_model(const ModelOptions& m) {
-  check_one_of(m.architecture, "model.architecture", {"dcgan", "mlp"});
   // The sites' CSV reader takes at most 4096 columns by default; the bound keeps the model small.
   check_at_least(m.data_dim, 1, "model.data_dim");
   check(m.data_dim <= 4096, "model.data_dim is {}: it must be at most 4096", m.data_dim);
-  check_one_of(m.federate, "model.federate", {"both", "generator"});
-  check_one_of(m.codec, "model.codec", {"fp32", "fp16"});
 }
 
 // A task carries its counts as 32-bit integers (wire::TrainingHyperparameters).
@@ -124,40 +111,32 @@ void check_task_count(int64_t value, std::string_view name) {
 void validate_training(const TrainingOptions& t) {
   check_task_count(t.local_steps, "training.local_steps");
   check_task_count(t.batch_size, "training.batch_size");
-  check_one_of(t.optimizer, "training.optimizer", {"adam", "sgd"});
   check_positive(t.lr_generator, "training.lr_generator");
   check_positive(t.lr_discriminator, "training.lr_discriminator");
   check(t.beta1 >= 0 && t.beta1 < 1, "training.beta1 is {}: it must be in [0, 1)", t.beta1);
   check(t.beta2 >= 0 && t.beta2 < 1, "training.beta2 is {}: it must be in [0, 1)", t.beta2);
-  check_one_of(t.loss, "training.loss", {"ns", "hinge", "wgan-gp"});
   check_task_count(t.n_critic, "training.n_critic");
-  check_one_of(t.networks, "training.networks", {"both", "alternate"});
 }
 
 void validate_aggregation(const AggregationOptions& a) {
-  check_one_of(a.weighting, "aggregation.weighting", {"samples", "uniform"});
-  check_one_of(a.server_optimizer, "aggregation.server_optimizer", {"sgd", "adam"});
   check_positive(a.server_lr, "aggregation.server_lr");
-  check_one_of(a.server_lr_decay, "aggregation.server_lr_decay", {"none", "linear"});
   check(a.server_beta1 >= 0 && a.server_beta1 < 1,
         "aggregation.server_beta1 is {}: it must be in [0, 1)", a.server_beta1);
   check(a.server_beta2 >= 0 && a.server_beta2 < 1,
         "aggregation.server_beta2 is {}: it must be in [0, 1)", a.server_beta2);
   check_positive(a.server_epsilon, "aggregation.server_epsilon");
-  check_one_of(a.norm_bound, "aggregation.norm_bound", {"adaptive", "fixed", "none"});
   check(std::isfinite(a.norm_bound_factor) && a.norm_bound_factor >= 1,
         "aggregation.norm_bound_factor is {}: it must be a finite number >= 1 (a smaller factor "
         "would clip the median update)",
         a.norm_bound_factor);
   check(std::isfinite(a.max_delta_norm) && a.max_delta_norm >= 0,
         "aggregation.max_delta_norm is {}: it must be a finite number >= 0", a.max_delta_norm);
-  check(a.norm_bound != "fixed" || a.max_delta_norm > 0,
+  check(a.norm_bound != NormBoundKind::kFixed || a.max_delta_norm > 0,
         "aggregation.norm_bound is \"fixed\" but aggregation.max_delta_norm is 0: set the bound");
-  check(a.norm_bound == "fixed" || a.max_delta_norm == 0,
+  check(a.norm_bound == NormBoundKind::kFixed || a.max_delta_norm == 0,
         "aggregation.max_delta_norm is {} but aggregation.norm_bound is \"{}\": set norm_bound "
         "= \"fixed\" to use a fixed bound",
-        a.max_delta_norm, a.norm_bound);
-  check_one_of(a.norm_policy, "aggregation.norm_policy", {"reject", "clip"});
+        a.max_delta_norm, config::enum_name(a.norm_bound));
   check(a.min_samples >= 1, "aggregation.min_samples is 0: it must be at least 1");
   check(a.max_samples <= kMaxSampleCount, "aggregation.max_samples is {}: it must be at most {}",
         a.max_samples, kMaxSampleCount);
@@ -169,19 +148,18 @@ void validate_aggregation(const AggregationOptions& a) {
 
 void validate_evaluation(const EvaluationOptions& e, const ModelOptions& m) {
   check_at_least(e.every_rounds, 0, "evaluation.every_rounds");
-  check_one_of(e.dataset, "evaluation.dataset", {"fashion-mnist", "grid", "ring"});
   check_at_least(e.samples, 1, "evaluation.samples");
   check_at_least(e.threads, 1, "evaluation.threads");
   if (e.every_rounds == 0) return;
-  const bool images = e.dataset == "fashion-mnist";
-  check(images == (m.architecture == "dcgan"),
+  const bool images = e.dataset == EvaluationDataset::kFashionMnist;
+  check(images == (m.architecture == Architecture::kDcgan),
         "evaluation.dataset is \"{}\" but model.architecture is \"{}\": images are evaluated with "
         "dcgan, 2-D mixtures (grid, ring) with mlp",
-        e.dataset, m.architecture);
+        config::enum_name(e.dataset), config::enum_name(m.architecture));
   check(images || m.data_dim == 2,
         "evaluation.dataset is \"{}\", a 2-D mixture, but model.data_dim is {}: evaluate only "
         "2-D models (or set evaluation.every_rounds = 0)",
-        e.dataset, m.data_dim);
+        config::enum_name(e.dataset), m.data_dim);
   if (images) {
     check(!e.data_dir.empty(),
           "evaluation.data_dir is empty: it must name the Fashion-MNIST "
@@ -208,7 +186,7 @@ void validate(const CoordinatorOptions& options) {
   validate_rounds(options.rounds);
   validate_model(options.model);
   validate_training(options.training);
-  check(options.training.networks == "both" || options.model.federate == "both",
+  check(options.training.networks == Networks::kBoth || options.model.federate == Federate::kBoth,
         "training.networks = \"alternate\" needs model.federate = \"both\": with a private "
         "discriminator the discriminator rounds would move nothing the federation shares");
   validate_aggregation(options.aggregation);

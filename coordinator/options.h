@@ -1,7 +1,9 @@
 #pragma once
 
+#include "config/enum_names.h"
 #include "protocol/tls_context.h"
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -14,6 +16,87 @@ namespace fedgan::coordinator {
 /// then command-line flags over it); every field has the default written here, and
 /// validate() refuses inconsistent values with a message naming the field as it is spelled in the
 /// TOML file ("rounds.min_clients"). docs/configuration.md lists every field.
+
+/// The settings that take one of a few names are enums; each table below is the one list of
+/// their names (config/enum_names.h): the file, the flags, --help and to_json read and write them,
+/// and refuse any other name when the file or the flag is read.
+
+/// model.architecture.
+enum class Architecture { kDcgan, kMlp };
+constexpr std::array<config::EnumName<Architecture>, 2> enum_names(Architecture) {
+  return {{{Architecture::kDcgan, "dcgan"}, {Architecture::kMlp, "mlp"}}};
+}
+
+/// model.federate.
+enum class Federate { kBoth, kGenerator };
+constexpr std::array<config::EnumName<Federate>, 2> enum_names(Federate) {
+  return {{{Federate::kBoth, "both"}, {Federate::kGenerator, "generator"}}};
+}
+
+/// model.codec.
+enum class ModelCodec { kFp32, kFp16 };
+constexpr std::array<config::EnumName<ModelCodec>, 2> enum_names(ModelCodec) {
+  return {{{ModelCodec::kFp32, "fp32"}, {ModelCodec::kFp16, "fp16"}}};
+}
+
+/// training.optimizer.
+enum class SiteOptimizer { kAdam, kSgd };
+constexpr std::array<config::EnumName<SiteOptimizer>, 2> enum_names(SiteOptimizer) {
+  return {{{SiteOptimizer::kAdam, "adam"}, {SiteOptimizer::kSgd, "sgd"}}};
+}
+
+/// training.loss.
+enum class Loss { kNonSaturating, kHinge, kWassersteinGp };
+constexpr std::array<config::EnumName<Loss>, 3> enum_names(Loss) {
+  return {
+      {{Loss::kNonSaturating, "ns"}, {Loss::kHinge, "hinge"}, {Loss::kWassersteinGp, "wgan-gp"}}};
+}
+
+/// training.networks.
+enum class Networks { kBoth, kAlternate };
+constexpr std::array<config::EnumName<Networks>, 2> enum_names(Networks) {
+  return {{{Networks::kBoth, "both"}, {Networks::kAlternate, "alternate"}}};
+}
+
+/// aggregation.weighting.
+enum class UpdateWeighting { kSamples, kUniform };
+constexpr std::array<config::EnumName<UpdateWeighting>, 2> enum_names(UpdateWeighting) {
+  return {{{UpdateWeighting::kSamples, "samples"}, {UpdateWeighting::kUniform, "uniform"}}};
+}
+
+/// aggregation.server_optimizer.
+enum class ServerOptimizer { kSgd, kAdam };
+constexpr std::array<config::EnumName<ServerOptimizer>, 2> enum_names(ServerOptimizer) {
+  return {{{ServerOptimizer::kSgd, "sgd"}, {ServerOptimizer::kAdam, "adam"}}};
+}
+
+/// aggregation.server_lr_decay.
+enum class LrDecay { kNone, kLinear };
+constexpr std::array<config::EnumName<LrDecay>, 2> enum_names(LrDecay) {
+  return {{{LrDecay::kNone, "none"}, {LrDecay::kLinear, "linear"}}};
+}
+
+/// aggregation.norm_bound.
+enum class NormBoundKind { kAdaptive, kFixed, kNone };
+constexpr std::array<config::EnumName<NormBoundKind>, 3> enum_names(NormBoundKind) {
+  return {{{NormBoundKind::kAdaptive, "adaptive"},
+           {NormBoundKind::kFixed, "fixed"},
+           {NormBoundKind::kNone, "none"}}};
+}
+
+/// aggregation.norm_policy.
+enum class NormPolicy { kReject, kClip };
+constexpr std::array<config::EnumName<NormPolicy>, 2> enum_names(NormPolicy) {
+  return {{{NormPolicy::kReject, "reject"}, {NormPolicy::kClip, "clip"}}};
+}
+
+/// evaluation.dataset.
+enum class EvaluationDataset { kFashionMnist, kGrid, kRing };
+constexpr std::array<config::EnumName<EvaluationDataset>, 3> enum_names(EvaluationDataset) {
+  return {{{EvaluationDataset::kFashionMnist, "fashion-mnist"},
+           {EvaluationDataset::kGrid, "grid"},
+           {EvaluationDataset::kRing, "ring"}}};
+}
 
 /// [server]: where clients connect and how long they may take.
 struct ServerOptions {
@@ -70,19 +153,19 @@ struct RoundOptions {
 /// [model]: the global model.
 struct ModelOptions {
   /// "dcgan" (28x28 images) or "mlp" (vectors), as in gan/models/model_factory.h.
-  std::string architecture = "dcgan";
+  Architecture architecture = Architecture::kDcgan;
   /// mlp only: the width of a data row, which the sites' data must have (CSV columns; 2 for the
   /// 2-D mixtures).
   int64_t data_dim = 2;
   /// "both": generator and discriminator are federated; "generator": only the generator, each
   /// site keeps its own discriminator.
-  std::string federate = "both";
+  Federate federate = Federate::kBoth;
   /// Initial weights from this checkpoint (a state dict written by fedgan, or any state dict with
   /// the same names and shapes) instead of a seeded initialisation.
   std::filesystem::path init_checkpoint;
   uint64_t init_seed = 1;
   /// Wire codec for the model and the deltas: "fp32" or "fp16".
-  std::string codec = "fp32";
+  ModelCodec codec = ModelCodec::kFp32;
 };
 
 /// [training]: what each client does in a round, sent in the task. Clients check these against
@@ -94,14 +177,14 @@ struct TrainingOptions {
   int64_t batch_size = 64;
   /// The sites' optimizer: "adam" (the DCGAN reference) or "sgd" (plain SGD, for a server that
   /// runs Adam: aggregation.server_optimizer = "adam").
-  std::string optimizer = "adam";
+  SiteOptimizer optimizer = SiteOptimizer::kAdam;
   /// Learning rates (either optimizer) and Adam's betas.
   double lr_generator = 2e-4;
   double lr_discriminator = 2e-4;
   double beta1 = 0.5;
   double beta2 = 0.999;
   /// "ns" (non-saturating), "hinge" or "wgan-gp".
-  std::string loss = "ns";
+  Loss loss = Loss::kNonSaturating;
   /// Discriminator updates per generator update.
   int64_t n_critic = 1;
   /// Which networks a round trains. "both": every local step updates D then G, as centralized
@@ -110,7 +193,7 @@ struct TrainingOptions {
   /// only its network's weights. With one SGD step per round and aggregation.server_optimizer =
   /// "adam", a pair of rounds is one step of centralized alternating Adam on the union of the
   /// sites' batches. Needs model.federate = "both".
-  std::string networks = "both";
+  Networks networks = Networks::kBoth;
 };
 
 /// Largest sample count an update may report (2^40): a million updates' counts still sum within
@@ -121,18 +204,18 @@ inline constexpr uint64_t kMaxSampleCount = uint64_t{1} << 40;
 struct AggregationOptions {
   /// "samples": weight = reported sample count capped at max_samples_per_update (0 = no cap);
   /// "uniform": every accepted update weighs the same.
-  std::string weighting = "samples";
+  UpdateWeighting weighting = UpdateWeighting::kSamples;
   uint64_t max_samples_per_update = 0;
   /// How the weighted mean of the deltas moves the global model. "sgd": global += server_lr *
   /// mean (with 1, the mean of the local models: FedAvg). "adam": one Adam step per round along
   /// the mean with step size server_lr and the server_beta1/2, server_epsilon below (FedAdam);
   /// BatchNorm running statistics still take the plain mean.
-  std::string server_optimizer = "sgd";
+  ServerOptimizer server_optimizer = ServerOptimizer::kSgd;
   double server_lr = 1.0;
   /// "none": every round steps with server_lr. "linear": round r of rounds.max_rounds steps with
   /// server_lr * (1 - (r - 1) / max_rounds), falling to server_lr / max_rounds in the last round;
   /// a function of the round number, so a resumed run continues the schedule.
-  std::string server_lr_decay = "none";
+  LrDecay server_lr_decay = LrDecay::kNone;
   double server_beta1 = 0.9;
   double server_beta2 = 0.99;
   double server_epsilon = 1e-8;
@@ -143,13 +226,13 @@ struct AggregationOptions {
   /// one, norm_bound_factor times the norm of the global model. "fixed": max_delta_norm.
   /// "none": no bound. Whatever the bound, a round whose new global model would not be finite
   /// fails instead of committing.
-  std::string norm_bound = "adaptive";
+  NormBoundKind norm_bound = NormBoundKind::kAdaptive;
   /// The adaptive bound's multiple of the median norm; at least 1.
   double norm_bound_factor = 4.0;
   /// The bound under norm_bound = "fixed"; must be 0 otherwise.
   double max_delta_norm = 0;
   /// What to do with a delta over the bound: "clip" it (scale it down to the bound) or "reject" it.
-  std::string norm_policy = "clip";
+  NormPolicy norm_policy = NormPolicy::kClip;
   /// Reported sample counts outside [min_samples, max_samples] are rejected (SAMPLE_COUNT).
   /// max_samples is at most 2^40, so a million updates' counts still sum within the database's
   /// signed 64-bit integers.
@@ -173,7 +256,7 @@ struct EvaluationOptions {
   /// 0 = never.
   int64_t every_rounds = 0;
   /// "fashion-mnist" (classifier-FID, class coverage), "grid" or "ring" (modes, high quality).
-  std::string dataset = "fashion-mnist";
+  EvaluationDataset dataset = EvaluationDataset::kFashionMnist;
   std::filesystem::path data_dir = "/usr/share/datasets/fashion-mnist";
   /// Where the evaluation classifier is cached (trained on first use).
   std::filesystem::path cache_dir = "build/cache";

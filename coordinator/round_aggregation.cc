@@ -10,8 +10,14 @@ namespace {
 
 aggregation::FedAvgOptions fedavg_options(const AggregationOptions& options) {
   aggregation::FedAvgOptions fedavg;
-  fedavg.weighting = options.weighting == "uniform" ? aggregation::Weighting::kUniform
-                                                    : aggregation::Weighting::kSampleCount;
+  switch (options.weighting) {
+    case UpdateWeighting::kSamples:
+      fedavg.weighting = aggregation::Weighting::kSampleCount;
+      break;
+    case UpdateWeighting::kUniform:
+      fedavg.weighting = aggregation::Weighting::kUniform;
+      break;
+  }
   fedavg.max_samples_per_update = options.max_samples_per_update;
   return fedavg;
 }
@@ -68,7 +74,7 @@ class ServerAdamStep : public FedAvgStep {
 
 std::unique_ptr<RoundAggregation> make_round_aggregation(const CoordinatorOptions& options,
                                                          const GlobalModel& model) {
-  if (options.aggregation.server_optimizer == "adam") {
+  if (options.aggregation.server_optimizer == ServerOptimizer::kAdam) {
     return std::make_unique<ServerAdamStep>(options, model);
   }
   return std::make_unique<FedAvgStep>(options, model);

@@ -49,7 +49,7 @@ RoundEngine::State::State(const CoordinatorOptions& options,
   run.run_id = options.storage.run_id;
   run.created_at = now;
   run.seed = options.model.init_seed;
-  run.model = options.model.architecture;
+  run.model = config::enum_name(options.model.architecture);
   run.config_json = to_json(options);
   const auto opened = store_.create_or_resume_run(run);
   const auto resume = store_.recover(run.run_id, now);
@@ -63,10 +63,11 @@ RoundEngine::State::State(const CoordinatorOptions& options,
     const auto& last = *resume.last_committed;
     model.load_checkpoint(*last.checkpoint_path, *last.checkpoint_sha256);
     next_round = last.round + 1;
-    print(fmt::format(
-        "run '{}' resumed after round {} ({}){}", run.run_id, last.round, *last.checkpoint_path,
-        options.aggregation.server_optimizer == "adam" ? "; the server Adam moments start afresh"
-                                                       : ""));
+    print(fmt::format("run '{}' resumed after round {} ({}){}", run.run_id, last.round,
+                      *last.checkpoint_path,
+                      options.aggregation.server_optimizer == ServerOptimizer::kAdam
+                          ? "; the server Adam moments start afresh"
+                          : ""));
   } else {
     print(fmt::format("run '{}' {}: starting from round 1", run.run_id,
                       opened.resumed ? "resumed with no committed round" : "created"));
@@ -114,7 +115,7 @@ void RoundEngine::State::site_connected(SessionId session, const std::string& id
                                         const std::string& address, const wire::Hello& hello) {
   if (stopped) throw ProtocolError(wire::STATUS_BUSY, "coordinator is stopping");
   try {
-    check_hello(hello, options_.aggregation.max_samples, parse_wire_codec(options_.model.codec));
+    check_hello(hello, options_.aggregation.max_samples, wire_codec(options_.model.codec));
   } catch (const ProtocolError& refused) {
     log(storage::EventLevel::kWarning, "client_refused",
         fmt::format("{}: {}", reason_name(refused.code()), refused.what()), identity);

@@ -57,13 +57,13 @@ const char* to_string(RoundDecision decision) {
 }
 
 gan::TrainedNetworks networks_of_round(const TrainingOptions& options, int64_t round) {
-  if (options.networks != "alternate") return gan::TrainedNetworks::kBoth;
+  if (options.networks == Networks::kBoth) return gan::TrainedNetworks::kBoth;
   return round % 2 == 1 ? gan::TrainedNetworks::kDiscriminator : gan::TrainedNetworks::kGenerator;
 }
 
 double server_lr_of_round(const AggregationOptions& aggregation, const RoundOptions& rounds,
                           int64_t round) {
-  if (aggregation.server_lr_decay != "linear") return aggregation.server_lr;
+  if (aggregation.server_lr_decay == LrDecay::kNone) return aggregation.server_lr;
   const double done = static_cast<double>(std::clamp<int64_t>(round - 1, 0, rounds.max_rounds - 1));
   return aggregation.server_lr * (1.0 - done / static_cast<double>(rounds.max_rounds));
 }

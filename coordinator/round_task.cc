@@ -2,7 +2,6 @@
 
 #include "coordinator/error.h"
 #include "coordinator/round_plan.h"
-#include "gan/error.h"
 
 #include <limits>
 
@@ -16,16 +15,6 @@ uint32_t count32(int64_t value, const char* name) {
         "training.{} is {}: a task carries it as a count from 1 to {}", name, value,
         std::numeric_limits<uint32_t>::max());
   return static_cast<uint32_t>(value);
-}
-
-// The options hold names; gan parses them (its error names the accepted values).
-template <typename Parse>
-auto parsed(Parse parse, const std::string& name, const char* setting) {
-  try {
-    return parse(name);
-  } catch (const gan::GanError& error) {
-    throw CoordinatorError(fmt::format("{}: {}", setting, error.what()));
-  }
 }
 
 }  // namespace
@@ -42,33 +31,33 @@ wire::TrainedNetworks wire_networks(gan::TrainedNetworks networks) {
   throw CoordinatorError("unknown trained networks value");
 }
 
-wire::FederationScope wire_federation_scope(gan::FederationScope scope) {
-  switch (scope) {
-    case gan::FederationScope::kGeneratorAndDiscriminator:
+wire::FederationScope wire_federation_scope(Federate federate) {
+  switch (federate) {
+    case Federate::kBoth:
       return wire::FEDERATION_SCOPE_BOTH;
-    case gan::FederationScope::kGeneratorOnly:
+    case Federate::kGenerator:
       return wire::FEDERATION_SCOPE_GENERATOR;
   }
   throw CoordinatorError("unknown federation scope value");
 }
 
-wire::Optimizer wire_optimizer(gan::OptimizerKind optimizer) {
+wire::Optimizer wire_optimizer(SiteOptimizer optimizer) {
   switch (optimizer) {
-    case gan::OptimizerKind::kAdam:
+    case SiteOptimizer::kAdam:
       return wire::OPTIMIZER_ADAM;
-    case gan::OptimizerKind::kSgd:
+    case SiteOptimizer::kSgd:
       return wire::OPTIMIZER_SGD;
   }
   throw CoordinatorError("unknown optimizer value");
 }
 
-wire::Loss wire_loss(gan::LossKind loss) {
+wire::Loss wire_loss(Loss loss) {
   switch (loss) {
-    case gan::LossKind::kNonSaturating:
+    case Loss::kNonSaturating:
       return wire::LOSS_NON_SATURATING;
-    case gan::LossKind::kHinge:
+    case Loss::kHinge:
       return wire::LOSS_HINGE;
-    case gan::LossKind::kWassersteinGp:
+    case Loss::kWassersteinGp:
       return wire::LOSS_WGAN_GP;
   }
   throw CoordinatorError("unknown loss value");
@@ -78,19 +67,17 @@ wire::TrainingHyperparameters hyperparameters_of_round(const CoordinatorOptions&
                                                        int64_t round) {
   const auto& t = options.training;
   wire::TrainingHyperparameters h;
-  h.set_architecture(options.model.architecture);
+  h.set_architecture(std::string(config::enum_name(options.model.architecture)));
   h.set_networks(wire_networks(networks_of_round(t, round)));
-  h.set_federate(wire_federation_scope(
-      parsed(gan::parse_federation_scope, options.model.federate, "model.federate")));
+  h.set_federate(wire_federation_scope(options.model.federate));
   h.set_local_steps(count32(t.local_steps, "local_steps"));
   h.set_batch_size(count32(t.batch_size, "batch_size"));
-  h.set_optimizer(
-      wire_optimizer(parsed(gan::parse_optimizer_kind, t.optimizer, "training.optimizer")));
+  h.set_optimizer(wire_optimizer(t.optimizer));
   h.set_lr_generator(t.lr_generator);
   h.set_lr_discriminator(t.lr_discriminator);
   h.set_beta1(t.beta1);
   h.set_beta2(t.beta2);
-  h.set_loss(wire_loss(parsed(gan::parse_loss_kind, t.loss, "training.loss")));
+  h.set_loss(wire_loss(t.loss));
   h.set_n_critic(count32(t.n_critic, "n_critic"));
   return h;
 }

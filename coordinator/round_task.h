@@ -1,10 +1,7 @@
 #pragma once
 
 #include "coordinator/options.h"
-#include "gan/federated_state.h"
-#include "gan/losses.h"
 #include "gan/trained_networks.h"
-#include "gan/trainer.h"
 #include "protocol/error.h"  // wire, the generated messages
 
 #include <cstdint>
@@ -20,8 +17,7 @@ namespace wire = protocol::wire;
 
 /// The hyperparameters of round `round` (1-based): the model's architecture and federation scope,
 /// the networks networks_of_round() trains, and the training settings. Throws CoordinatorError
-/// for options that validate() refuses (a setting that is not one of its names, a count beyond
-/// the 32 bits a task carries).
+/// for options that validate() refuses (a count beyond the 32 bits a task carries).
 wire::TrainingHyperparameters hyperparameters_of_round(const CoordinatorOptions& options,
                                                        int64_t round);
 
@@ -31,10 +27,10 @@ wire::TrainingHyperparameters hyperparameters_of_round(const CoordinatorOptions&
 wire::Task task_of_round(const CoordinatorOptions& options, int64_t round, const std::string& nonce,
                          int64_t deadline_unix_ms);
 
-/// The wire values of the training settings; never UNSPECIFIED.
+/// The wire values of the training settings, one function per setting; never UNSPECIFIED.
 wire::TrainedNetworks wire_networks(gan::TrainedNetworks networks);
-wire::FederationScope wire_federation_scope(gan::FederationScope scope);
-wire::Optimizer wire_optimizer(gan::OptimizerKind optimizer);
-wire::Loss wire_loss(gan::LossKind loss);
+wire::FederationScope wire_federation_scope(Federate federate);
+wire::Optimizer wire_optimizer(SiteOptimizer optimizer);
+wire::Loss wire_loss(Loss loss);
 
 }  // namespace fedgan::coordinator

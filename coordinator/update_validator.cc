@@ -1,5 +1,6 @@
 #include "coordinator/update_validator.h"
 
+#include "protocol/frame.h"
 #include "protocol/metric_names.h"
 #include "protocol/tensor_records.h"
 
@@ -99,7 +100,7 @@ NormVerdict check_delta_norm(double norm, std::optional<double> bound,
                              const AggregationOptions& options) {
   check(std::isfinite(norm), wire::STATUS_NON_FINITE, "delta norm is not finite");
   if (!bound || norm <= *bound) return {};
-  check(options.norm_policy == "clip", wire::STATUS_NORM_BOUND,
+  check(options.norm_policy == NormPolicy::kClip, wire::STATUS_NORM_BOUND,
         "delta L2 norm {:.6g} exceeds the bound {:.6g}", norm, *bound);
   return {true, *bound / norm};
 }
@@ -141,6 +142,13 @@ void check_update_fields(const wire::UpdateHeader& header) {
 }
 
 void check_hello(const wire::Hello& hello, uint64_t max_samples, wire::Codec codec) {
+  // First: an older site's other fields need not mean what this version reads in them.
+  check(hello.minor_version() >= protocol::kMinPeerMinorVersion, wire::STATUS_UNSUPPORTED_VERSION,
+        "the site speaks protocol {}.{}; this coordinator speaks {}.{} and admits sites of {}.{} "
+        "or later, whose tasks they can read: upgrade the site",
+        protocol::kProtocolMajorVersion, hello.minor_version(), protocol::kProtocolMajorVersion,
+        protocol::kProtocolMinorVersion, protocol::kProtocolMajorVersion,
+        protocol::kMinPeerMinorVersion);
   check(hello.num_samples() <= max_samples, wire::STATUS_SAMPLE_COUNT,
         "Hello reports {} samples; this federation admits at most {} per site", hello.num_samples(),
         max_samples);

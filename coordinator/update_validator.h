@@ -102,8 +102,10 @@ inline constexpr size_t kMaxNonceBytes = 64;
 /// +-kMaxMetricMagnitude and a known metric within its range (OUT_OF_RANGE).
 void check_update_fields(const wire::UpdateHeader& header);
 
-/// The admission rule of a Hello: a sample count of at most `max_samples` (SAMPLE_COUNT), at most
-/// 16 codecs, one of them the federation's `codec` (MALFORMED).
+/// The admission rule of a Hello: a minor version of at least protocol::kMinPeerMinorVersion
+/// (UNSUPPORTED_VERSION, the message naming the version needed), a sample count of at most
+/// `max_samples` (SAMPLE_COUNT), at most 16 codecs, one of them the federation's `codec`
+/// (MALFORMED).
 void check_hello(const wire::Hello& hello, uint64_t max_samples, wire::Codec codec);
 
 }  // namespace fedgan::coordinator

@@ -8,7 +8,18 @@ namespace {
 
 using namespace detail;
 
-enum class Problem { kNone, kCommonNameCount, kEmpty, kTooLong, kNotPrintable };
+enum class Problem { kNone, kCommonNameCount, kEmpty, kTooLong, kNotPrintable, kOuterSpace };
+
+// Why `name` is not a valid identity (is_valid_identity), without formatting anything.
+Problem identity_problem(std::string_view name) {
+  if (name.empty()) return Problem::kEmpty;
+  if (name.size() > kMaxIdentityBytes) return Problem::kTooLong;
+  // printable() escapes NUL and every other control character, so a name that "site-1\0.evil"
+  // could be confused with is refused here too.
+  if (text::printable(name, kMaxIdentityBytes) != name) return Problem::kNotPrintable;
+  if (name.front() == ' ' || name.back() == ' ') return Problem::kOuterSpace;
+  return Problem::kNone;
+}
 
 struct Verdict {
   std::string name;  // the single CN, as UTF-8, when there is one
@@ -36,19 +47,15 @@ Verdict judge(const X509* certificate) {
   if (length > 0)
     verdict.name.assign(reinterpret_cast<const char*>(utf8), static_cast<size_t>(length));
   OPENSSL_free(utf8);
-  if (verdict.name.empty()) {
-    verdict.problem = Problem::kEmpty;
-  } else if (verdict.name.size() > kMaxIdentityBytes) {
-    verdict.problem = Problem::kTooLong;
-  } else if (text::printable(verdict.name, kMaxIdentityBytes) != verdict.name) {
-    // printable() escapes NUL and every other control character, so a name that "site-1\0.evil"
-    // could be confused with is refused here too.
-    verdict.problem = Problem::kNotPrintable;
-  }
+  verdict.problem = identity_problem(verdict.name);
   return verdict;
 }
 
 }  // namespace
+
+bool is_valid_identity(std::string_view name) {
+  return identity_problem(name) == Problem::kNone;
+}
 
 std::string certificate_identity(const X509* certificate) {
   if (certificate == nullptr) return {};
@@ -82,6 +89,11 @@ std::string certificate_identity(const std::string& certificate_pem) {
           "the common name \"{}\" holds characters that logs would show escaped; a peer with it "
           "is refused in the TLS handshake",
           text::printable(verdict.name, 4 * kMaxIdentityBytes)));
+    case Problem::kOuterSpace:
+      throw PkiError(fmt::format(
+          "the common name \"{}\" has leading or trailing spaces, which would make look-alike "
+          "identities; a peer with it is refused in the TLS handshake",
+          verdict.name));
   }
   return {};
 }

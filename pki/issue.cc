@@ -139,8 +139,10 @@ Credentials issue(const Credentials& ca_credentials, const CertificateOptions& o
   const Validity validity = resolve_validity(options, to_unix(X509_get0_notAfter(ca.cert.get())));
   const KeyPtr key = generate_key();
   const X509Ptr cert = new_certificate(options.common_name, validity, key.get(), ca.cert.get());
-  // Peers are known by the identity the transport reads back from the certificate; a name it
-  // would not admit (C1 controls, text-reordering or line-separator characters) is refused here.
+  // Peers are known by the identity the transport reads back from the certificate, which applies
+  // the one identity rule (is_valid_identity): a name it would not admit (C1 controls,
+  // text-reordering or line-separator characters; validate_common_name refused the rest) is
+  // refused here, so fedgan-certs issues no certificate a coordinator would refuse.
   check(certificate_identity(cert.get()) == options.common_name,
         "the common name \"{}\" holds characters that logs would show escaped; a peer with it "
         "would be refused in the TLS handshake",

@@ -28,6 +28,10 @@ inline constexpr uint8_t kProtocolMajorVersion = 1;
 /// Goodbye that ends a finished run carries STATUS_RUN_FINISHED (docs/architecture.md, "Protocol
 /// versions", says what a peer of an older minor version gets).
 inline constexpr uint32_t kProtocolMinorVersion = 3;
+/// The oldest minor version whose Hello the coordinator admits. A 1.2 site could not read a 1.3
+/// Task (its hyperparameters are typed since 1.3), so it is refused at its Hello with
+/// STATUS_UNSUPPORTED_VERSION instead of being welcomed to tasks it would refuse one by one.
+inline constexpr uint32_t kMinPeerMinorVersion = 3;
 inline constexpr size_t kFrameHeaderBytes = 8;
 /// Default limit on a frame's body. Models travel as many chunks, so no frame needs to be large.
 inline constexpr uint32_t kDefaultMaxFrameBytes = 8u << 20;

@@ -43,7 +43,7 @@ client::ClientOptions site_options(const client::ClientOptions& site,
   // Nothing is saved there by a simulation; a state a real site left is not picked up by mistake.
   mine.state.dir =
       site.state.dir / "simulated" / (options.identity_prefix + std::to_string(index + 1));
-  mine.log.progress = "never";
+  mine.log.progress = client::Progress::kNever;
   return mine;
 }
 

@@ -5,6 +5,7 @@
 #include "tests/client/test_support.h"
 
 #include <gtest/gtest.h>
+#include <CLI/CLI.hpp>
 
 #include <fstream>
 #include <string>
@@ -85,7 +86,8 @@ TEST_F(ConfigFile, ReadsEveryKeyAndResolvesRelativePathsAgainstTheFile) {
   EXPECT_EQ(o.limits.max_local_steps, 500);
   EXPECT_EQ(o.limits.max_learning_rate, 0.001);
   EXPECT_EQ(o.state.dir, dir_ / "state");
-  EXPECT_EQ(o.log.progress, "never");
+  EXPECT_EQ(o.log.progress, Progress::kNever);
+  EXPECT_EQ(o.data.format, DataFormat::kIdx);
   EXPECT_NO_THROW(validate(o));
 }
 
@@ -135,7 +137,7 @@ TEST_F(ConfigFile, FlagsAloneMakeAConfiguration) {
              "--tls.private_key_file", "site.key", "--data.format", "mixture"});
   ASSERT_FALSE(line.exit_code) << line.message;
   EXPECT_FALSE(line.config_file);
-  EXPECT_EQ(line.options.data.format, "mixture");
+  EXPECT_EQ(line.options.data.format, DataFormat::kMixture);
   EXPECT_EQ(line.options.tls.ca_file, fs::path("ca.pem"));
 }
 
@@ -169,6 +171,68 @@ TEST_F(ConfigFile, UsageErrorsExitWithTwo) {
     EXPECT_EQ(*line.exit_code, 2);
     EXPECT_FALSE(line.message.empty());
   }
+}
+
+TEST_F(ConfigFile, EveryEnumerationNameReadsFromTheFileAndItsFlag) {
+  const auto check = [&](const std::string& setting, const std::string& name, auto read) {
+    const std::string section = setting.substr(0, setting.find('.'));
+    const std::string key = setting.substr(setting.find('.') + 1);
+    EXPECT_EQ(read(load_config_file(write("[" + section + "]\n" + key + " = \"" + name + "\"\n"))),
+              name)
+        << setting;
+    ClientOptions flagged;
+    CLI::App app;
+    add_option_flags(app, flagged);
+    const std::string flag = "--" + setting;
+    const char* argv[] = {"fedgan-client", flag.c_str(), name.c_str()};
+    app.parse(3, argv);
+    EXPECT_EQ(read(flagged), name) << setting;
+  };
+  for (const char* name : {"idx", "png-dir", "csv", "mixture"}) {
+    check("data.format", name,
+          [](const ClientOptions& o) { return config::enum_name(o.data.format); });
+  }
+  for (const char* name : {"grid", "ring"}) {
+    check("data.mixture", name,
+          [](const ClientOptions& o) { return config::enum_name(o.data.mixture); });
+  }
+  for (const char* name : {"auto", "dcgan", "mlp"}) {
+    check("model.architecture", name,
+          [](const ClientOptions& o) { return config::enum_name(o.model.architecture); });
+  }
+  for (const char* name : {"keep", "reset"}) {
+    check("training.optimizer_state", name,
+          [](const ClientOptions& o) { return config::enum_name(o.training.optimizer_state); });
+  }
+  for (const char* name : {"auto", "always", "never"}) {
+    check("log.progress", name,
+          [](const ClientOptions& o) { return config::enum_name(o.log.progress); });
+  }
+}
+
+TEST_F(ConfigFile, UnknownEnumerationNamesAreRefusedWithTheNames) {
+  EXPECT_NE(
+      problem("[data]\nformat = \"jpeg\"\n")
+          .find(R"(client.toml:2: data.format is "jpeg": it must be one of "idx", "png-dir", )"
+                R"("csv", "mixture")"),
+      std::string::npos);
+  EXPECT_NE(problem("[data]\nmixture = \"spiral\"\n").find(R"(data.mixture is "spiral")"),
+            std::string::npos);
+  EXPECT_NE(
+      problem("[model]\narchitecture = \"resnet\"\n")
+          .find(R"(model.architecture is "resnet": it must be one of "auto", "dcgan", "mlp")"),
+      std::string::npos);
+  EXPECT_NE(problem("[log]\nprogress = \"sometimes\"\n").find("log.progress"), std::string::npos);
+  // A format must be chosen: "" is no format's name.
+  EXPECT_NE(problem("[data]\nformat = \"\"\n").find(R"(data.format is "": it must be one of)"),
+            std::string::npos);
+  const CommandLine line = parse({"--training.optimizer_state", "forget"});
+  ASSERT_TRUE(line.exit_code);
+  EXPECT_EQ(*line.exit_code, 2);
+  EXPECT_NE(line.message.find(R"(training.optimizer_state is "forget": it must be one of "keep", )"
+                              R"("reset")"),
+            std::string::npos)
+      << line.message;
 }
 
 TEST(ExampleConfigs, EveryExampleClientConfigLoadsAndValidates) {

@@ -179,7 +179,7 @@ TEST_F(DataSource, IdxPairLoadsAndKeepsOneClientsPartition) {
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i % 256);
   for (int i = 0; i < kImages; ++i) labels[i] = static_cast<uint8_t>(i % 4);
   DataOptions options;
-  options.format = "idx";
+  options.format = DataFormat::kIdx;
   options.images = write_bytes("images.idx", gan::make_idx(0x08, {kImages, kSide, kSide}, pixels));
   options.labels = write_bytes("labels.idx", gan::make_idx(0x08, {kImages}, labels));
 
@@ -207,7 +207,7 @@ TEST_F(DataSource, IdxPairLoadsAndKeepsOneClientsPartition) {
 
 TEST_F(DataSource, IdxRefusesLabelsThatDoNotMatch) {
   DataOptions options;
-  options.format = "idx";
+  options.format = DataFormat::kIdx;
   options.images = write_bytes("images.idx", gan::make_idx(0x08, {3, 2, 2}, gan::Bytes(12, 0)));
   options.labels = write_bytes("labels.idx", gan::make_idx(0x08, {2}, gan::Bytes(2, 0)));
   EXPECT_NE(problem([&] { load_data(options); }).find("2 labels for 3 images"), std::string::npos);
@@ -220,8 +220,8 @@ TEST_F(DataSource, IdxRefusesLabelsThatDoNotMatch) {
 
 TEST_F(DataSource, MixtureDrawsLabelledPoints) {
   DataOptions options;
-  options.format = "mixture";
-  options.mixture = "ring";
+  options.format = DataFormat::kMixture;
+  options.mixture = Mixture::kRing;
   options.mixture_rows = 800;
   const LoadedData data = load_data(options);
   ASSERT_EQ(data.rows.sizes(), (std::vector<int64_t>{800, 2}));

@@ -403,7 +403,7 @@ TEST_F(LocalRoundTest, OptimizerStateCarriesOverToTheNextRoundUnlessReset) {
   const auto site = [&](const std::string& name, const std::string& optimizer_state) {
     ClientOptions options = options_;
     options.state.dir = dir_ / name;
-    options.training.optimizer_state = optimizer_state;
+    options.training.optimizer_state = config::enum_value<OptimizerState>(optimizer_state).value();
     return std::make_unique<LocalRound>(options, data_, "site-1");
   };
   std::vector<std::unique_ptr<LocalRound>> sites;
@@ -530,7 +530,7 @@ TEST_F(LocalRoundTest, ARoundRunInPartsComputesWhatOneTrainCallComputes) {
 }
 
 TEST_F(LocalRoundTest, ArchitectureMustFitTheData) {
-  options_.model.architecture = "dcgan";
+  options_.model.architecture = Architecture::kDcgan;
   try {
     LocalRound round(options_, data_, "site-1");
     FAIL() << "expected a ClientError";

@@ -41,8 +41,8 @@ inline ClientOptions mixture_options(const std::filesystem::path& dir) {
   options.tls.ca_file = dir / "ca.pem";
   options.tls.certificate_file = dir / "site.pem";
   options.tls.private_key_file = dir / "site.key";
-  options.data.format = "mixture";
-  options.data.mixture = "ring";
+  options.data.format = DataFormat::kMixture;
+  options.data.mixture = Mixture::kRing;
   options.data.mixture_rows = 512;
   options.training.device = "cpu";
   options.training.seed = 7;

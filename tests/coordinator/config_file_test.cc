@@ -15,6 +15,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fedgan::coordinator {
@@ -184,26 +185,26 @@ TEST(ConfigFile, LoadsEveryField) {
   EXPECT_EQ(o.rounds.max_rounds, 100);
   EXPECT_EQ(o.rounds.max_attempts, 3);
   EXPECT_EQ(o.rounds.seed, 42u);
-  EXPECT_EQ(o.model.architecture, "mlp");
-  EXPECT_EQ(o.model.federate, "generator");
+  EXPECT_EQ(o.model.architecture, Architecture::kMlp);
+  EXPECT_EQ(o.model.federate, Federate::kGenerator);
   EXPECT_EQ(o.model.init_checkpoint, "/models/init.pt");
   EXPECT_EQ(o.model.init_seed, 7u);
-  EXPECT_EQ(o.model.codec, "fp16");
+  EXPECT_EQ(o.model.codec, ModelCodec::kFp16);
   EXPECT_EQ(o.training.local_steps, 20);
   EXPECT_EQ(o.training.batch_size, 100);
   EXPECT_EQ(o.training.lr_generator, 1e-4);
   EXPECT_EQ(o.training.lr_discriminator, 3e-4);
   EXPECT_EQ(o.training.beta1, 0.0);
   EXPECT_EQ(o.training.beta2, 0.9);
-  EXPECT_EQ(o.training.loss, "wgan-gp");
+  EXPECT_EQ(o.training.loss, Loss::kWassersteinGp);
   EXPECT_EQ(o.training.n_critic, 5);
-  EXPECT_EQ(o.aggregation.weighting, "uniform");
+  EXPECT_EQ(o.aggregation.weighting, UpdateWeighting::kUniform);
   EXPECT_EQ(o.aggregation.max_samples_per_update, 5000u);
   EXPECT_EQ(o.aggregation.server_lr, 0.5);
-  EXPECT_EQ(o.aggregation.server_lr_decay, "linear");
-  EXPECT_EQ(o.aggregation.norm_bound, "fixed");
+  EXPECT_EQ(o.aggregation.server_lr_decay, LrDecay::kLinear);
+  EXPECT_EQ(o.aggregation.norm_bound, NormBoundKind::kFixed);
   EXPECT_EQ(o.aggregation.max_delta_norm, 25.0);
-  EXPECT_EQ(o.aggregation.norm_policy, "reject");
+  EXPECT_EQ(o.aggregation.norm_policy, NormPolicy::kReject);
   EXPECT_EQ(o.aggregation.min_samples, 10u);
   EXPECT_EQ(o.aggregation.max_samples, 60000u);
   EXPECT_EQ(o.storage.database, "/var/lib/fedgan/fedgan.db");
@@ -212,7 +213,7 @@ TEST(ConfigFile, LoadsEveryField) {
   EXPECT_EQ(o.storage.keep_last, 5);
   EXPECT_EQ(o.storage.keep_every, 0);
   EXPECT_EQ(o.evaluation.every_rounds, 5);
-  EXPECT_EQ(o.evaluation.dataset, "ring");
+  EXPECT_EQ(o.evaluation.dataset, EvaluationDataset::kRing);
   EXPECT_EQ(o.evaluation.data_dir, "/data/fashion-mnist");
   EXPECT_EQ(o.evaluation.cache_dir, "/var/cache/fedgan");
   EXPECT_EQ(o.evaluation.samples, 2500);
@@ -375,7 +376,7 @@ TEST(ConfigCommandLine, FlagsOverrideTheFileWhichOverridesTheDefaults) {
   EXPECT_EQ(line.command, "serve");
   EXPECT_EQ(line.config_file, file);
   EXPECT_EQ(line.options.rounds.min_clients, 6u);         // flag
-  EXPECT_EQ(line.options.training.loss, "hinge");         // flag
+  EXPECT_EQ(line.options.training.loss, Loss::kHinge);    // flag
   EXPECT_EQ(line.options.rounds.max_per_round, 8u);       // file
   EXPECT_EQ(line.options.storage.run_id, "ring-fedavg");  // file
   EXPECT_EQ(line.options.server.allowed_identities, (std::vector<std::string>{"a", "b", "c"}));
@@ -496,6 +497,74 @@ TEST(ConfigJson, QuotesStrings) {
   // nlohmann-json writes U+FFFD as the character (UTF-8 EF BF BD), not as the escape \ufffd.
   EXPECT_EQ(json_quote("\xc3"), "\"\xef\xbf\xbd\"");  // truncated sequence
   EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");  // a surrogate
+}
+
+TEST(ConfigJson, WritesEnumerationsByTheirNames) {
+  ScratchDir dir;
+  const CoordinatorOptions o = load_config_file(write_file(dir / "c.toml", kCompleteFile));
+  const std::string json = to_json(o);
+  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3 to parse JSON";
+  EXPECT_EQ(python(dir, json,
+                   "d[\"model\"][\"architecture\"], d[\"model\"][\"federate\"], "
+                   "d[\"model\"][\"codec\"], d[\"training\"][\"loss\"], "
+                   "d[\"aggregation\"][\"norm_bound\"], d[\"evaluation\"][\"dataset\"]"),
+            "('mlp', 'generator', 'fp16', 'wgan-gp', 'fixed', 'ring')");
+  // The defaults, by name as well.
+  EXPECT_EQ(python(dir, to_json(CoordinatorOptions{}),
+                   "d[\"training\"][\"optimizer\"], d[\"training\"][\"networks\"], "
+                   "d[\"aggregation\"][\"server_optimizer\"], d[\"aggregation\"][\"norm_policy\"]"),
+            "('adam', 'both', 'sgd', 'clip')");
+}
+
+// Each enumerated setting: every one of its names reads from the file and from its flag, and
+// comes back by the same name in the JSON.
+TEST(ConfigFile, EveryEnumerationNameRoundTrips) {
+  ScratchDir dir;
+  const std::vector<std::pair<std::string, std::vector<std::string>>> settings = {
+      {"model.architecture", {"dcgan", "mlp"}},
+      {"model.federate", {"both", "generator"}},
+      {"model.codec", {"fp32", "fp16"}},
+      {"training.optimizer", {"adam", "sgd"}},
+      {"training.loss", {"ns", "hinge", "wgan-gp"}},
+      {"training.networks", {"both", "alternate"}},
+      {"aggregation.weighting", {"samples", "uniform"}},
+      {"aggregation.server_optimizer", {"sgd", "adam"}},
+      {"aggregation.server_lr_decay", {"none", "linear"}},
+      {"aggregation.norm_bound", {"adaptive", "fixed", "none"}},
+      {"aggregation.norm_policy", {"reject", "clip"}},
+      {"evaluation.dataset", {"fashion-mnist", "grid", "ring"}},
+  };
+  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3 to parse JSON";
+  for (const auto& [setting, names] : settings) {
+    const std::string section = setting.substr(0, setting.find('.'));
+    const std::string key = setting.substr(setting.find('.') + 1);
+    const std::string expression = "d[\"" + section + "\"][\"" + key + "\"]";
+    for (const std::string& name : names) {
+      const fs::path file =
+          write_file(dir / "e.toml", "[" + section + "]\n" + key + " = \"" + name + "\"\n");
+      EXPECT_EQ(python(dir, to_json(load_config_file(file)), expression), name) << setting;
+      const CommandLine line = parse({"history", "--" + setting, name});
+      ASSERT_FALSE(line.exit_code) << line.message;
+      EXPECT_EQ(python(dir, to_json(line.options), expression), name) << setting;
+    }
+  }
+}
+
+TEST(ConfigFile, UnknownEnumerationNamesAreRefusedWithTheNames) {
+  ScratchDir dir;
+  const fs::path file = write_file(dir / "e.toml", "[model]\ncodec = \"bf16\"\n");
+  EXPECT_EQ(load_error(file),
+            file.string() + R"(:2: model.codec is "bf16": it must be one of "fp32", "fp16")");
+  const CommandLine flag = parse({"history", "--aggregation.norm_policy", "drop"});
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_NE(flag.message.find(R"(aggregation.norm_policy is "drop": it must be one of "reject", )"
+                              R"("clip")"),
+            std::string::npos)
+      << flag.message;
+  // --help lists the names.
+  const CommandLine help = parse({"serve", "--help"});
+  EXPECT_NE(help.message.find("{adaptive,fixed,none}"), std::string::npos) << help.message;
+  EXPECT_NE(help.message.find("{fashion-mnist,grid,ring}"), std::string::npos) << help.message;
 }
 
 TEST(ExampleConfigs, EveryExampleCoordinatorConfigLoadsAndValidates) {

@@ -71,9 +71,9 @@ TEST(Coordinator, CommitsTheExactWeightedMeanOfTheDeltas) {
 TEST(Coordinator, ServerAdamStepsTheWeightsAndAveragesTheRunningStatistics) {
   TempDir dir;
   auto options = test_options(dir.path());
-  options.model.architecture = "dcgan";  // has BatchNorm running statistics
-  options.training.optimizer = "sgd";
-  options.aggregation.server_optimizer = "adam";
+  options.model.architecture = Architecture::kDcgan;  // has BatchNorm running statistics
+  options.training.optimizer = SiteOptimizer::kSgd;
+  options.aggregation.server_optimizer = ServerOptimizer::kAdam;
   options.aggregation.server_lr = 0.01;
   RunningCoordinator coordinator(options);
   FakeClient a(coordinator.io(), "site-1", coordinator.port(), 300);
@@ -139,8 +139,9 @@ void expect_moved_only(const std::string& networks, const wire::Manifest& manife
 TEST(Coordinator, AlternatingRoundsMoveOnlyTheirNetworksWeightsAndEveryRunningStatistic) {
   TempDir dir;
   auto options = test_options(dir.path());
-  options.model.architecture = "dcgan";  // has BatchNorm running statistics in both networks
-  options.training.networks = "alternate";
+  options.model.architecture =
+      Architecture::kDcgan;  // has BatchNorm running statistics in both networks
+  options.training.networks = Networks::kAlternate;
   options.rounds.max_rounds = 2;
   RunningCoordinator coordinator(options);
   FakeClient a(coordinator.io(), "site-1", coordinator.port(), 300);
@@ -191,7 +192,7 @@ TEST(Coordinator, EachRoundSendsThePreviousCommitAndTheDatabaseSeesRoundsInOrder
   auto options = test_options(dir.path());
   options.rounds.max_rounds = 4;
   options.storage.keep_last = 4;  // every round's checkpoint, to compare with the next download
-  options.aggregation.server_lr_decay = "linear";
+  options.aggregation.server_lr_decay = LrDecay::kLinear;
   RunningCoordinator coordinator(options);
   FakeClient a(coordinator.io(), "site-1", coordinator.port(), 300);
   FakeClient b(coordinator.io(), "site-2", coordinator.port(), 100);
@@ -239,7 +240,7 @@ TEST(Coordinator, EachRoundSendsThePreviousCommitAndTheDatabaseSeesRoundsInOrder
 TEST(Coordinator, AGlobalModelTheCodecCannotCarryStopsTheRunWithTheReason) {
   TempDir dir;
   auto options = test_options(dir.path());
-  options.model.codec = "fp16";
+  options.model.codec = ModelCodec::kFp16;
   // Finite, so the checkpoint loads, but beyond fp16's largest value (65504): no round can send it.
   auto state = GlobalModel(options.model).state_dict();
   auto weight = state["generator.net.0.weight"].clone();
@@ -368,7 +369,7 @@ TEST(Coordinator, EvaluatesTheGlobalGeneratorAfterTheCommitAndStoresTheFigures) 
   TempDir dir;
   auto options = test_options(dir.path());
   options.evaluation.every_rounds = 1;
-  options.evaluation.dataset = "grid";
+  options.evaluation.dataset = EvaluationDataset::kGrid;
   options.evaluation.samples = 500;
   RunningCoordinator coordinator(options);
   FakeClient a(coordinator.io(), "site-1", coordinator.port());

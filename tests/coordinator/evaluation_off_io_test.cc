@@ -20,7 +20,7 @@ TEST(Coordinator, EvaluationLongerThanTheIdleTimeoutDoesNotStallSessionsOrTheNex
   options.server.idle_timeout_seconds = 2.5;  // the sites heartbeat every second
   options.server.heartbeat_interval_seconds = 1;
   options.evaluation.every_rounds = 1;
-  options.evaluation.dataset = "grid";
+  options.evaluation.dataset = EvaluationDataset::kGrid;
   constexpr auto kEvaluationTime = 8s;  // more than three times the idle timeout
 
   std::atomic<int> evaluating{0};  // the round being evaluated, 0 when none

@@ -32,7 +32,7 @@ class EvaluatorTest : public ::testing::Test {
   static EvaluationOptions options(const std::string& dataset, int64_t every_rounds = 1,
                                    int64_t samples = 500) {
     EvaluationOptions o;
-    o.dataset = dataset;
+    o.dataset = config::enum_value<EvaluationDataset>(dataset).value();
     o.every_rounds = every_rounds;
     o.samples = samples;
     o.threads = 1;
@@ -66,19 +66,19 @@ gan::GanModel model_of(const std::string& architecture, uint64_t seed) {
 }
 
 TEST_F(EvaluatorTest, DueEveryKCommittedRounds) {
-  const Evaluator never(options("grid", 0), "mlp");
+  const Evaluator never(options("grid", 0), Architecture::kMlp);
   for (int64_t round : {0, 1, 5, 10}) EXPECT_FALSE(never.due(round)) << round;
-  const Evaluator every5(options("grid", 5), "mlp");
+  const Evaluator every5(options("grid", 5), Architecture::kMlp);
   EXPECT_TRUE(every5.due(5));
   EXPECT_TRUE(every5.due(10));
   EXPECT_FALSE(every5.due(1));
   EXPECT_FALSE(every5.due(7));
-  const Evaluator every1(options("ring", 1), "mlp");
+  const Evaluator every1(options("ring", 1), Architecture::kMlp);
   for (int64_t round : {1, 2, 3}) EXPECT_TRUE(every1.due(round)) << round;
 }
 
 TEST_F(EvaluatorTest, GridEvaluationOfAnUntrainedGeneratorGivesFiguresInRangeAndAScatterPng) {
-  Evaluator evaluator(options("grid"), "mlp");
+  Evaluator evaluator(options("grid"), Architecture::kMlp);
   auto model = model_of("mlp", 3);
   model.generator->train();
   const int previous_threads = at::get_num_threads();
@@ -110,7 +110,7 @@ TEST_F(EvaluatorTest, SetsTheThreadCountOnlyForTheEvaluation) {
   const int previous_threads = at::get_num_threads();
   auto o = options("ring", 1, 100);
   o.threads = previous_threads + 1;
-  Evaluator evaluator(o, "mlp");
+  Evaluator evaluator(o, Architecture::kMlp);
   auto model = model_of("mlp", 4);
   const auto figures = evaluator.evaluate(model, dir_ / "ring.png", 1);
   EXPECT_EQ(at::get_num_threads(), previous_threads);
@@ -119,20 +119,16 @@ TEST_F(EvaluatorTest, SetsTheThreadCountOnlyForTheEvaluation) {
 
 TEST_F(EvaluatorTest, RefusesInvalidOptionsAndMismatchedArchitectures) {
   EXPECT_NE(coordinator_error_of([] {
-              Evaluator e(options("mnist"), "dcgan");
-            }).find("evaluation.dataset"),
-            std::string::npos);
-  EXPECT_NE(coordinator_error_of([] {
-              Evaluator e(options("grid", 1, 1), "mlp");
+              Evaluator e(options("grid", 1, 1), Architecture::kMlp);
             }).find("evaluation.samples"),
             std::string::npos);
   EXPECT_NE(coordinator_error_of([] {
-              Evaluator e(options("grid", 1), "dcgan");
+              Evaluator e(options("grid", 1), Architecture::kDcgan);
             }).find("model.architecture"),
             std::string::npos);
   // Evaluation off: the default dataset may stay whatever the architecture.
-  EXPECT_NO_THROW(Evaluator(options("fashion-mnist", 0), "mlp"));
-  Evaluator off(options("fashion-mnist", 0), "mlp");
+  EXPECT_NO_THROW(Evaluator(options("fashion-mnist", 0), Architecture::kMlp));
+  Evaluator off(options("fashion-mnist", 0), Architecture::kMlp);
   auto model = model_of("mlp", 1);
   EXPECT_THROW(off.evaluate(model, dir_ / "x.png", 1), CoordinatorError);
 }
@@ -161,7 +157,7 @@ TEST_F(EvaluatorTest, FashionMnistEvaluationWithTheCachedClassifier) {
   auto o = options("fashion-mnist", 1, 200);
   o.cache_dir = cache_dir;
   o.data_dir = data_dir;
-  Evaluator evaluator(o, "dcgan");
+  Evaluator evaluator(o, Architecture::kDcgan);
   auto model = model_of("dcgan", 5);
   const auto png = dir_ / "grid.png";
   const auto figures = evaluator.evaluate(model, png, 3);

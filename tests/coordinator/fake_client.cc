@@ -2,6 +2,7 @@
 
 #include "tests/coordinator/hostile_site.h"
 
+#include "protocol/frame.h"
 #include "protocol/tensor_stream.h"
 
 #include <gtest/gtest.h>
@@ -41,6 +42,7 @@ FakeClient::FakeClient(boost::asio::io_context& io, const std::string& identity,
   connection_ = connect_test_site(io, *tls_, port, protocol::testing::fast_options(), inbox_,
                                   closed_, "fake client " + identity);
   wire::Envelope hello;
+  hello.mutable_hello()->set_minor_version(protocol::kProtocolMinorVersion);
   hello.mutable_hello()->set_num_samples(num_samples);
   hello.mutable_hello()->add_codecs(wire::CODEC_FP32);
   hello.mutable_hello()->add_codecs(wire::CODEC_FP16);

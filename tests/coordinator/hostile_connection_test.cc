@@ -82,6 +82,7 @@ TEST(HostileConnection, AFirstFrameLargerThanAHelloIsRefusedBeforeItIsRead) {
   RunningCoordinator coordinator(test_options(dir.path()));
   HostileSite site(coordinator.io(), "site-1", coordinator.port());
   wire::Envelope hello;
+  hello.mutable_hello()->set_minor_version(protocol::kProtocolMinorVersion);
   hello.mutable_hello()->add_codecs(wire::CODEC_FP32);
   hello.mutable_hello()->set_device(std::string(64 * 1024, 'd'));
   site.send(hello);
@@ -192,6 +193,32 @@ TEST(HostileConnection, ManyHostileHellosAndGoodbyesDoNotGrowTheDatabase) {
   EXPECT_LT(text, 64u * 1024);
 }
 
+// A 1.2 site cannot read a 1.3 Task: it is refused at its Hello, told the version it needs, and
+// the refusal is recorded; a 1.3 site is welcomed as before.
+TEST(HostileConnection, AnOlderMinorVersionIsRefusedAtItsHello) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  RunningCoordinator coordinator(options);
+  HostileSite old_site(coordinator.io(), "site-1", coordinator.port());
+  const auto refusal = old_site.hello(100, [](wire::Hello& hello) { hello.set_minor_version(2); });
+  EXPECT_EQ(refusal.code(), wire::STATUS_UNSUPPORTED_VERSION) << refusal.message();
+  EXPECT_NE(refusal.message().find("the site speaks protocol 1.2; this coordinator speaks 1.3 and "
+                                   "admits sites of 1.3 or later"),
+            std::string::npos)
+      << refusal.message();
+  EXPECT_TRUE(old_site.closed(5s).has_value());
+  HostileSite current(coordinator.io(), "site-2", coordinator.port());
+  EXPECT_EQ(current.hello(100).code(), wire::STATUS_OK);
+  std::this_thread::sleep_for(200ms);
+  bool recorded = false;
+  for (const auto& event : events_of(options)) {
+    recorded |= event.kind == "client_refused" && event.client == "site-1" &&
+                event.message.find("UNSUPPORTED_VERSION") != std::string::npos &&
+                event.message.find("1.3 or later") != std::string::npos;
+  }
+  EXPECT_TRUE(recorded) << "the refusal was not recorded";
+}
+
 TEST(HostileConnection, AnIdentityOffTheAllowlistIsRefusedInTheHandshake) {
   TempDir dir;
   auto options = test_options(dir.path());
@@ -207,6 +234,7 @@ TEST(HostileConnection, AnIdentityOffTheAllowlistIsRefusedInTheHandshake) {
     // TLS 1.3: the client finished its side; the server's refusal arrives as an alert. Nothing
     // of the application (no Goodbye, no Ack) may reach it.
     wire::Envelope hello;
+    hello.mutable_hello()->set_minor_version(protocol::kProtocolMinorVersion);
     hello.mutable_hello()->add_codecs(wire::CODEC_FP32);
     outsider->send(hello);
     EXPECT_FALSE(outsider->next(1s).has_value()) << "the refused site received a message";

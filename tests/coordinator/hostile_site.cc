@@ -1,5 +1,6 @@
 #include "tests/coordinator/hostile_site.h"
 
+#include "protocol/frame.h"
 #include "protocol/tensor_records.h"
 #include "protocol/tensor_stream.h"
 
@@ -44,7 +45,7 @@ wire::Status HostileSite::hello(uint64_t num_samples,
                                 const std::function<void(wire::Hello&)>& edit) {
   wire::Envelope message;
   auto* hello = message.mutable_hello();
-  hello->set_minor_version(2);
+  hello->set_minor_version(protocol::kProtocolMinorVersion);
   hello->set_num_samples(num_samples);
   hello->add_codecs(wire::CODEC_FP32);
   hello->add_codecs(wire::CODEC_FP16);

@@ -199,8 +199,8 @@ TEST(HostileSite, AnOversizedNonceIsNotEchoed) {
 TEST(HostileSite, EnormousFiniteDeltasAreClippedByTheDefaultBound) {
   TempDir dir;
   auto options = three_sites(dir);
-  options.rounds.quorum = 0;                              // all three updates go into the round
-  ASSERT_EQ(options.aggregation.norm_bound, "adaptive");  // the default configuration
+  options.rounds.quorum = 0;  // all three updates go into the round
+  ASSERT_EQ(options.aggregation.norm_bound, NormBoundKind::kAdaptive);  // the default
   HostileRound round(options);
   ASSERT_TRUE(round.ready());
   const auto huge = make_delta(*round.hostile_task, [](size_t, size_t) { return 3e38f; });
@@ -239,7 +239,7 @@ TEST(HostileSite, AnAggregateBeyondTheFloatRangeFailsTheRoundInsteadOfCommitting
   TempDir dir;
   auto options = three_sites(dir);
   options.rounds.quorum = 0;  // every selected site: attempt 1 needs the hostile update
-  options.aggregation.norm_bound = "none";
+  options.aggregation.norm_bound = NormBoundKind::kNone;
   options.aggregation.server_lr = 2.0;
   HostileRound round(options);
   ASSERT_TRUE(round.ready());
@@ -386,9 +386,9 @@ TEST(HostileSite, ChunksBeyondTheManifestAfterARefusalEndTheConnection) {
 TEST(HostileSite, ARefusalForTheNormBoundRecordsTheMeasuredNorm) {
   TempDir dir;
   auto options = three_sites(dir);
-  options.aggregation.norm_bound = "fixed";
+  options.aggregation.norm_bound = NormBoundKind::kFixed;
   options.aggregation.max_delta_norm = 1.0;
-  options.aggregation.norm_policy = "reject";
+  options.aggregation.norm_policy = NormPolicy::kReject;
   HostileRound round(options);
   ASSERT_TRUE(round.ready());
   const auto ones = make_delta(*round.hostile_task, [](size_t, size_t) { return 1.0f; });

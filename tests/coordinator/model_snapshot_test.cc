@@ -19,9 +19,9 @@ namespace wire = protocol::wire;
 
 ModelOptions options(const std::string& codec) {
   ModelOptions o;
-  o.architecture = "dcgan";  // several chunks of 512 KiB
+  o.architecture = Architecture::kDcgan;  // several chunks of 512 KiB
   o.init_seed = 3;
-  o.codec = codec;
+  o.codec = config::enum_value<ModelCodec>(codec).value();
   return o;
 }
 

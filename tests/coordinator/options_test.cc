@@ -1,13 +1,20 @@
 #include "coordinator/options.h"
 
+#include "coordinator/config_file.h"
 #include "coordinator/error.h"
+#include "pki/identity.h"
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace fedgan::coordinator {
 namespace {
@@ -106,31 +113,55 @@ TEST(Options, RoundCountsMustBeConsistent) {
   EXPECT_REFUSED([](auto& o) { o.server.max_connections = 1; }, "server.max_connections is 1");
 }
 
+// The message loading a file of one `section` holding `line` throws, or "" when it loads: an
+// enumerated setting takes only its names, and the file is refused when it is read.
+std::string error_reading(const std::string& section, const std::string& line) {
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() /
+      ("fedgan_options_test_" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(file, std::ios::binary) << "[" << section << "]\n" << line << "\n";
+  std::string message;
+  try {
+    load_config_file(file);
+  } catch (const CoordinatorError& error) {
+    message = error.what();
+  }
+  std::filesystem::remove(file);
+  return message;
+}
+
+#define EXPECT_READ_REFUSED(section, line, expected)                 \
+  do {                                                               \
+    const std::string message = error_reading(section, line);        \
+    EXPECT_NE(message.find(expected), std::string::npos) << message; \
+  } while (false)
+
 TEST(Options, EnumerationsListTheirValues) {
-  EXPECT_REFUSED([](auto& o) { o.model.architecture = "resnet"; },
-                 R"(model.architecture is "resnet": it must be one of "dcgan", "mlp")");
-  EXPECT_REFUSED([](auto& o) { o.model.federate = "all"; }, "model.federate");
-  EXPECT_REFUSED([](auto& o) { o.model.codec = "bf16"; }, "model.codec");
-  EXPECT_REFUSED([](auto& o) { o.training.loss = "wgan"; }, R"("ns", "hinge", "wgan-gp")");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.weighting = "equal"; }, "aggregation.weighting");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_policy = "drop"; }, "aggregation.norm_policy");
-  EXPECT_REFUSED(
-      [](auto& o) { o.aggregation.norm_bound = "median"; },
+  EXPECT_READ_REFUSED("model", R"(architecture = "resnet")",
+                      R"(model.architecture is "resnet": it must be one of "dcgan", "mlp")");
+  EXPECT_READ_REFUSED("model", R"(federate = "all")", "model.federate");
+  EXPECT_READ_REFUSED("model", R"(codec = "bf16")", "model.codec");
+  EXPECT_READ_REFUSED("training", R"(loss = "wgan")", R"("ns", "hinge", "wgan-gp")");
+  EXPECT_READ_REFUSED("aggregation", R"(weighting = "equal")", "aggregation.weighting");
+  EXPECT_READ_REFUSED("aggregation", R"(norm_policy = "drop")", "aggregation.norm_policy");
+  EXPECT_READ_REFUSED(
+      "aggregation", R"(norm_bound = "median")",
       R"(aggregation.norm_bound is "median": it must be one of "adaptive", "fixed", "none")");
-  EXPECT_REFUSED([](auto& o) { o.evaluation.dataset = "mnist"; }, "evaluation.dataset");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.server_lr_decay = "cosine"; },
-                 R"(aggregation.server_lr_decay is "cosine": it must be one of "none", "linear")");
-  EXPECT_REFUSED([](auto& o) { o.training.networks = "generator"; },
-                 R"(training.networks is "generator": it must be one of "both", "alternate")");
-  EXPECT_EQ(error_after([](auto& o) { o.training.networks = "alternate"; }), "");
+  EXPECT_READ_REFUSED("evaluation", R"(dataset = "mnist")", "evaluation.dataset");
+  EXPECT_READ_REFUSED(
+      "aggregation", R"(server_lr_decay = "cosine")",
+      R"(aggregation.server_lr_decay is "cosine": it must be one of "none", "linear")");
+  EXPECT_READ_REFUSED("training", R"(networks = "generator")",
+                      R"(training.networks is "generator": it must be one of "both", "alternate")");
+  EXPECT_EQ(error_after([](auto& o) { o.training.networks = Networks::kAlternate; }), "");
   EXPECT_REFUSED(
       [](auto& o) {
-        o.training.networks = "alternate";
-        o.model.federate = "generator";
+        o.training.networks = Networks::kAlternate;
+        o.model.federate = Federate::kGenerator;
       },
       "training.networks = \"alternate\" needs model.federate = \"both\"");
-  for (const char* loss : {"ns", "hinge", "wgan-gp"}) {
-    EXPECT_EQ(error_after([&](auto& o) { o.training.loss = loss; }), "") << loss;
+  for (const Loss loss : {Loss::kNonSaturating, Loss::kHinge, Loss::kWassersteinGp}) {
+    EXPECT_EQ(error_after([&](auto& o) { o.training.loss = loss; }), "") << config::enum_name(loss);
   }
 }
 
@@ -151,12 +182,12 @@ TEST(Options, TrainingAndAggregationNumbersAreChecked) {
   EXPECT_REFUSED(
       [](auto& o) { o.aggregation.max_delta_norm = std::numeric_limits<double>::infinity(); },
       "aggregation.max_delta_norm is inf");
-  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_bound = "fixed"; },
+  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_bound = NormBoundKind::kFixed; },
                  "aggregation.norm_bound is \"fixed\" but aggregation.max_delta_norm is 0");
   EXPECT_REFUSED([](auto& o) { o.aggregation.max_delta_norm = 10; },
                  "aggregation.max_delta_norm is 10 but aggregation.norm_bound is \"adaptive\"");
   EXPECT_EQ(error_after([](auto& o) {
-              o.aggregation.norm_bound = "fixed";
+              o.aggregation.norm_bound = NormBoundKind::kFixed;
               o.aggregation.max_delta_norm = 10;
             }),
             "");
@@ -186,13 +217,13 @@ TEST(Options, StorageAndEvaluationAreChecked) {
   EXPECT_REFUSED(
       [](auto& o) {
         o.evaluation.every_rounds = 5;
-        o.evaluation.dataset = "ring";
+        o.evaluation.dataset = EvaluationDataset::kRing;
       },
       R"(evaluation.dataset is "ring" but model.architecture is "dcgan")");
   EXPECT_EQ(error_after([](auto& o) {
               o.evaluation.every_rounds = 5;
-              o.evaluation.dataset = "grid";
-              o.model.architecture = "mlp";
+              o.evaluation.dataset = EvaluationDataset::kGrid;
+              o.model.architecture = Architecture::kMlp;
             }),
             "");
   EXPECT_REFUSED([](auto& o) { o.model.data_dim = 0; }, "model.data_dim is 0");
@@ -200,13 +231,13 @@ TEST(Options, StorageAndEvaluationAreChecked) {
   EXPECT_REFUSED(
       [](auto& o) {
         o.evaluation.every_rounds = 5;
-        o.evaluation.dataset = "grid";
-        o.model.architecture = "mlp";
+        o.evaluation.dataset = EvaluationDataset::kGrid;
+        o.model.architecture = Architecture::kMlp;
         o.model.data_dim = 3;
       },
       "but model.data_dim is 3");
   EXPECT_EQ(error_after([](auto& o) {
-              o.model.architecture = "mlp";
+              o.model.architecture = Architecture::kMlp;
               o.model.data_dim = 3;
             }),
             "");
@@ -218,6 +249,42 @@ TEST(Options, StorageAndEvaluationAreChecked) {
   EXPECT_REFUSED(([](auto& o) { o.server.allowed_identities = {"site-1 "}; }),
                  "server.allowed_identities holds \"site-1 \"");
   EXPECT_EQ(error_after([](auto& o) { o.server.allowed_identities = {"h\xc3\xb4pital-1"}; }), "");
+}
+
+// The allowlist takes exactly the names a certificate can carry as its identity (pki's rule, which
+// tests/pki/identity_test.cc checks against certificates): an entry no certificate could match is
+// a configuration error, and every identity a certificate can have can be listed.
+TEST(Options, AllowedIdentitiesFollowTheCertificateRule) {
+  const std::vector<std::string> names = {"site-1",
+                                          "Site 1 of the consortium",
+                                          "h\xc3\xb4pital-saint-louis",
+                                          "site_1.example.org",
+                                          "\xe6\x97\xa5\xe6\x9c\xac",
+                                          std::string(pki::kMaxIdentityBytes, 'x'),
+                                          "",
+                                          std::string(pki::kMaxIdentityBytes + 1, 'x'),
+                                          "site-1 ",
+                                          " site-1",
+                                          "site\x01one",
+                                          "site\xc2\x85one",
+                                          "site-1\xe2\x80\xae",
+                                          "line\xe2\x80\xa8sep",
+                                          "bad\xff"};
+  for (const std::string& name : names) {
+    const std::string message = error_after([&](auto& o) {
+      o.server.allowed_identities = {"site-9", name};
+    });
+    if (pki::is_valid_identity(name)) {
+      EXPECT_EQ(message, "") << ::testing::PrintToString(name);
+    } else {
+      EXPECT_NE(message.find("server.allowed_identities holds"), std::string::npos)
+          << ::testing::PrintToString(name) << ": " << message;
+      EXPECT_NE(message.find("which no certificate can carry"), std::string::npos) << message;
+    }
+  }
+  // The entry is quoted printable: a text-reordering character is shown escaped, not applied.
+  EXPECT_REFUSED(([](auto& o) { o.server.allowed_identities = {"site-1\xe2\x80\xae"}; }),
+                 R"(holds "site-1\xe2\x80\xae")");
 }
 
 }  // namespace

@@ -107,9 +107,9 @@ INSTANTIATE_TEST_SUITE_P(
                         for (auto& tensor : u.delta) std::fill(tensor.begin(), tensor.end(), 1.0f);
                       },
                       [](CoordinatorOptions& o) {
-                        o.aggregation.norm_bound = "fixed";
+                        o.aggregation.norm_bound = NormBoundKind::kFixed;
                         o.aggregation.max_delta_norm = 50.0;
-                        o.aggregation.norm_policy = "reject";
+                        o.aggregation.norm_policy = NormPolicy::kReject;
                       }},
         RejectionCase{"zero_samples", wire::STATUS_SAMPLE_COUNT,
                       [](Upload& u) { u.num_samples = 0; }},
@@ -167,9 +167,9 @@ TEST(Coordinator, UnselectedClientIsRefused) {
 TEST(Coordinator, ClipPolicyScalesAnOversizedDeltaToTheBound) {
   TempDir dir;
   auto options = test_options(dir.path());
-  options.aggregation.norm_bound = "fixed";
+  options.aggregation.norm_bound = NormBoundKind::kFixed;
   options.aggregation.max_delta_norm = 2.0;
-  options.aggregation.norm_policy = "clip";
+  options.aggregation.norm_policy = NormPolicy::kClip;
   RunningCoordinator coordinator(options);
   FakeClient a(coordinator.io(), "site-1", coordinator.port());
   FakeClient b(coordinator.io(), "site-2", coordinator.port());

@@ -65,7 +65,7 @@ TEST(RoundPlan, AlternatingRoundsTrainTheDiscriminatorFirstThenTheGenerator) {
   for (int64_t round : {1, 2, 7}) {
     EXPECT_EQ(networks_of_round(options, round), gan::TrainedNetworks::kBoth) << round;
   }
-  options.networks = "alternate";
+  options.networks = Networks::kAlternate;
   EXPECT_EQ(networks_of_round(options, 1), gan::TrainedNetworks::kDiscriminator);
   EXPECT_EQ(networks_of_round(options, 2), gan::TrainedNetworks::kGenerator);
   EXPECT_EQ(networks_of_round(options, 41), gan::TrainedNetworks::kDiscriminator);
@@ -80,7 +80,7 @@ TEST(RoundPlan, LinearServerLrDecayFallsToServerLrOverMaxRoundsInTheLastRound) {
   for (int64_t round : {1, 4, 9}) {
     EXPECT_EQ(server_lr_of_round(aggregation, rounds, round), 0.8) << round;
   }
-  aggregation.server_lr_decay = "linear";
+  aggregation.server_lr_decay = LrDecay::kLinear;
   EXPECT_DOUBLE_EQ(server_lr_of_round(aggregation, rounds, 1), 0.8);
   EXPECT_DOUBLE_EQ(server_lr_of_round(aggregation, rounds, 2), 0.6);
   EXPECT_DOUBLE_EQ(server_lr_of_round(aggregation, rounds, 3), 0.4);

@@ -28,12 +28,12 @@ TEST(RoundTask, TheDefaultOptionsBecomeTypedHyperparameters) {
 
 TEST(RoundTask, EverySettingMapsToItsWireValue) {
   CoordinatorOptions options;
-  options.model.architecture = "mlp";
-  options.model.federate = "generator";
-  options.training.optimizer = "sgd";
-  options.training.loss = "wgan-gp";
+  options.model.architecture = Architecture::kMlp;
+  options.model.federate = Federate::kGenerator;
+  options.training.optimizer = SiteOptimizer::kSgd;
+  options.training.loss = Loss::kWassersteinGp;
   options.training.n_critic = 5;
-  options.training.networks = "alternate";
+  options.training.networks = Networks::kAlternate;
   const auto odd = hyperparameters_of_round(options, 3);
   EXPECT_EQ(odd.architecture(), "mlp");
   EXPECT_EQ(odd.federate(), wire::FEDERATION_SCOPE_GENERATOR);
@@ -42,7 +42,7 @@ TEST(RoundTask, EverySettingMapsToItsWireValue) {
   EXPECT_EQ(odd.n_critic(), 5u);
   EXPECT_EQ(odd.networks(), wire::TRAINED_NETWORKS_DISCRIMINATOR);
   EXPECT_EQ(hyperparameters_of_round(options, 4).networks(), wire::TRAINED_NETWORKS_GENERATOR);
-  options.training.loss = "hinge";
+  options.training.loss = Loss::kHinge;
   EXPECT_EQ(hyperparameters_of_round(options, 1).loss(), wire::LOSS_HINGE);
 }
 

@@ -36,7 +36,7 @@ CoordinatorOptions test_options(const fs::path& dir) {
   options.rounds.min_per_round = 1;
   options.rounds.deadline_seconds = 20;
   options.rounds.max_rounds = 1;
-  options.model.architecture = "mlp";
+  options.model.architecture = Architecture::kMlp;
   options.storage.database = dir / "fedgan.db";
   options.storage.checkpoint_dir = dir / "checkpoints";
   options.storage.run_id = "test-run";

@@ -84,7 +84,7 @@ TEST(RoundRoster, CountsAcceptedAndOutstandingClients) {
 
 TEST(DeltaNorm, NoBoundWithinBoundClipOrReject) {
   AggregationOptions options;
-  options.norm_policy = "reject";
+  options.norm_policy = NormPolicy::kReject;
   EXPECT_TRUE(check_delta_norm(1e9, std::nullopt, options).accept);
   EXPECT_DOUBLE_EQ(check_delta_norm(1.5, 2.0, options).scale, 1.0);
   try {
@@ -94,7 +94,7 @@ TEST(DeltaNorm, NoBoundWithinBoundClipOrReject) {
     EXPECT_EQ(e.code(), wire::STATUS_NORM_BOUND);
     EXPECT_STREQ(e.what(), "delta L2 norm 4 exceeds the bound 2");
   }
-  options.norm_policy = "clip";
+  options.norm_policy = NormPolicy::kClip;
   const auto verdict = check_delta_norm(4.0, 2.0, options);
   EXPECT_TRUE(verdict.accept);
   EXPECT_DOUBLE_EQ(verdict.scale, 0.5);

@@ -56,21 +56,28 @@ class ScratchDir {
 // failure of quorum, or the end of the script.
 coordinator::CoordinatorOptions options_from(FuzzInput& in, const fs::path& dir) {
   coordinator::CoordinatorOptions o;
-  o.model.architecture = "mlp";
+  o.model.architecture = coordinator::Architecture::kMlp;
   o.rounds.min_clients = 1 + in.pick(3);
   o.rounds.quorum = in.pick(4);
   o.rounds.fraction = in.flag() ? 1.0 : 0.5;
   o.rounds.max_rounds = 1 + static_cast<int64_t>(in.pick(4));
   o.rounds.max_attempts = 1 + static_cast<int64_t>(in.pick(4));
   o.rounds.deadline_seconds = 3600;
-  const char* bounds[] = {"adaptive", "fixed", "none"};
+  const coordinator::NormBoundKind bounds[] = {coordinator::NormBoundKind::kAdaptive,
+                                               coordinator::NormBoundKind::kFixed,
+                                               coordinator::NormBoundKind::kNone};
   o.aggregation.norm_bound = bounds[in.pick(3)];
-  if (o.aggregation.norm_bound == "fixed") o.aggregation.max_delta_norm = in.flag() ? 1.0 : 1e6;
-  o.aggregation.norm_policy = in.flag() ? "clip" : "reject";
-  o.aggregation.server_optimizer = in.flag() ? "adam" : "sgd";
+  if (o.aggregation.norm_bound == coordinator::NormBoundKind::kFixed)
+    o.aggregation.max_delta_norm = in.flag() ? 1.0 : 1e6;
+  o.aggregation.norm_policy =
+      in.flag() ? coordinator::NormPolicy::kClip : coordinator::NormPolicy::kReject;
+  o.aggregation.server_optimizer =
+      in.flag() ? coordinator::ServerOptimizer::kAdam : coordinator::ServerOptimizer::kSgd;
   o.aggregation.server_lr = in.flag() ? 1.0 : 3.0;
-  o.aggregation.weighting = in.flag() ? "samples" : "uniform";
-  o.training.networks = in.flag() ? "alternate" : "both";
+  o.aggregation.weighting =
+      in.flag() ? coordinator::UpdateWeighting::kSamples : coordinator::UpdateWeighting::kUniform;
+  o.training.networks =
+      in.flag() ? coordinator::Networks::kAlternate : coordinator::Networks::kBoth;
   o.storage.database = dir / "fedgan.db";
   o.storage.checkpoint_dir = dir / "checkpoints";
   o.storage.run_id = "fuzz";

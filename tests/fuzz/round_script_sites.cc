@@ -1,5 +1,7 @@
 #include "tests/fuzz/round_script_sites.h"
 
+#include "protocol/frame.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -130,7 +132,10 @@ void SiteBook::hello(SiteState& site, FuzzInput& in) {
   if (in.pick(8) != 0) hello->add_codecs(wire::CODEC_FP32);
   if (in.flag()) hello->add_codecs(static_cast<wire::Codec>(in.byte()));
   hello->set_device(in.bytes(80));
-  hello->set_minor_version(static_cast<uint32_t>(in.u64()));
+  // Mostly the current version (an older one is refused at once); the same bytes as before.
+  const uint64_t minor = in.u64();
+  hello->set_minor_version(minor % 4 == 0 ? static_cast<uint32_t>(minor >> 2)
+                                          : protocol::kProtocolMinorVersion);
   deliver(site, message);
 }
 

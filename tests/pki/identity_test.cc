@@ -75,6 +75,41 @@ TEST(CertificateIdentity, ACommonNameTooLongOrUnprintableIsRefusedEverywhere) {
       std::string(kMaxIdentityBytes, 'a'));
 }
 
+// Names on both sides of the identity rule, each at most kMaxIdentityBytes unless it is about
+// length: spaces inside, non-ASCII letters, every kind of character the rule refuses.
+const std::vector<std::string>& candidate_identities() {
+  static const std::vector<std::string> names = {
+      "site-1", "a", "Site 1 of the consortium", "h\xc3\xb4pital-saint-louis", "site_1.example.org",
+      "\xe6\x97\xa5\xe6\x9c\xac", "quote\"and\\backslash", std::string(kMaxIdentityBytes, 'x'),
+      // refused:
+      "", std::string(kMaxIdentityBytes + 1, 'x'), "site-1 ", " site-1", " ", "site\x01one",
+      "site\x7f", "site\xc2\x85one" /* C1 NEL */, "site-1\xe2\x80\xae" /* RLO */,
+      "line\xe2\x80\xa8sep", "bad\xff", "cut\xc3"};
+  return names;
+}
+
+// A certificate whose CN passes the rule names exactly that identity; one whose CN fails names
+// none, at the handshake and for a site alike.
+TEST(IsValidIdentity, IsTheRuleCertificatesFollow) {
+  size_t valid = 0;
+  for (const std::string& cn : candidate_identities()) {
+    const Seen seen = identities(certificate_with_common_names({cn}));
+    const std::string expected = is_valid_identity(cn) ? cn : "";
+    EXPECT_EQ(seen.by_handshake, expected) << ::testing::PrintToString(cn);
+    EXPECT_EQ(seen.by_site, expected) << ::testing::PrintToString(cn);
+    valid += is_valid_identity(cn) ? 1 : 0;
+  }
+  EXPECT_EQ(valid, 8u);  // the first eight candidates
+}
+
+TEST(IsValidIdentity, SpacesAtEitherEndAreRefusedEverywhere) {
+  const Seen seen = identities(certificate_with_common_names({"site-1 "}));
+  EXPECT_EQ(seen.by_handshake, "");
+  EXPECT_NE(seen.site_refusal.find("leading or trailing spaces"), std::string::npos)
+      << seen.site_refusal;
+  EXPECT_TRUE(is_valid_identity("site 1"));
+}
+
 TEST(CertificateIdentity, NoCertificateIsNoIdentity) {
   EXPECT_EQ(certificate_identity(static_cast<const x509_st*>(nullptr)), "");
   EXPECT_THROW(certificate_identity(std::string("not a certificate")), PkiError);

@@ -41,7 +41,7 @@ class SimulatorTest : public ::testing::Test {
     o.rounds.min_clients = static_cast<size_t>(sites);
     o.rounds.max_rounds = 2;
     o.rounds.deadline_seconds = 60;
-    o.model.architecture = "mlp";
+    o.model.architecture = coordinator::Architecture::kMlp;
     o.training.local_steps = 2;
     o.training.batch_size = 16;
     o.storage.database = dir_ / name / "fedgan.db";
@@ -51,8 +51,8 @@ class SimulatorTest : public ::testing::Test {
   }
   client::ClientOptions site_options(int64_t rows) {
     client::ClientOptions o;
-    o.data.format = "mixture";
-    o.data.mixture = "grid";
+    o.data.format = client::DataFormat::kMixture;
+    o.data.mixture = client::Mixture::kGrid;
     o.data.mixture_rows = rows;
     o.state.dir = dir_ / "sites";
     return o;
