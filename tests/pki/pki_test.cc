@@ -1,3 +1,4 @@
+#include "pki/openssl_util.h"
 #include "pki/pki.h"
 
 #include <gtest/gtest.h>
@@ -26,19 +27,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <auto FreeFunction>
-struct Free {
-  template <typename T>
-  void operator()(T* handle) const {
-    FreeFunction(handle);
-  }
-};
-using BioPtr = std::unique_ptr<BIO, Free<BIO_free>>;
-using CrlPtr = std::unique_ptr<X509_CRL, Free<X509_CRL_free>>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY_free>>;
+// The library's own handles, plus the two only these tests need.
+using detail::BioPtr;
+using detail::CrlPtr;
+using detail::Free;
+using detail::KeyPtr;
+using detail::X509Ptr;
 using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Free<X509_STORE_CTX_free>>;
 using StorePtr = std::unique_ptr<X509_STORE, Free<X509_STORE_free>>;
-using X509Ptr = std::unique_ptr<X509, Free<X509_free>>;
 
 constexpr int64_t kDay = 86400;
 
