@@ -159,7 +159,7 @@ import json, os, sqlite3, statistics, sys
 out, visits, local_steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 seeds, partitions, policies = (a.split() for a in sys.argv[4:7])
 print(f"10 sites, {visits:,} sample visits per run, seeds {', '.join(seeds)}; "
-      f"FedAvg with {local_steps} local steps")
+      f"FedAvg with {local_steps} local steps.\n")
 def load(path):
     return json.load(open(path))["eval"] if os.path.exists(path) else None
 anchor = {s: load(f"{out}/centralized-{s}/summary.json") for s in seeds}
