@@ -28,8 +28,8 @@ double peak_rss_mib() {
 int main(int argc, char** argv) {
   namespace simulation = fedgan::simulation;
   // Training allocates and frees the same large buffers at every step: kept in the heap, they are
-  // reused instead of being mapped and faulted in again (with a 256 KiB mapping threshold, over 40% of
-  // a DCGAN simulation's CPU time was the kernel's). Paged-out sites' memory is handed back
+  // reused instead of being mapped and faulted in again (with a 256 KiB mapping threshold, over 40%
+  // of a DCGAN simulation's CPU time was the kernel's). Paged-out sites' memory is handed back
   // explicitly instead (Simulator::keep_within_budget).
   fedgan::protocol::keep_freed_memory();
   CLI::App app{"fedgan-simulate: virtual sites against the coordinator's round engine"};
