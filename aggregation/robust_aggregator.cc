@@ -1,0 +1,137 @@
+#include "aggregation/robust_aggregator.h"
+
+#include "aggregation/error.h"
+
+#include <cmath>
+#include <limits>
+
+namespace fedgan::aggregation {
+
+namespace {
+
+constexpr double kFloatMax = std::numeric_limits<float>::max();
+
+}  // namespace
+
+size_t kept_columns(const ModelLayout& layout, const std::vector<bool>& kept) {
+  size_t columns = 0;
+  for (size_t t = 0; t < layout.num_tensors(); ++t) {
+    if (kept[t]) columns += layout.tensors[t].size;
+  }
+  return columns;
+}
+
+RobustAggregator::RobustAggregator(ModelLayout layout, std::vector<bool> kept, RobustRule& rule,
+                                   UpdateStoreOptions store, uint64_t shuffle_seed,
+                                   double server_lr)
+    : layout_(std::move(layout)),
+      kept_(std::move(kept)),
+      rule_(rule),
+      store_options_(std::move(store)),
+      shuffle_seed_(shuffle_seed),
+      server_lr_(server_lr) {
+  validate_layout(layout_);
+  check(kept_.size() == layout_.num_tensors(),
+        "the kept-tensor mask has {} entries for a layout of {} tensors", kept_.size(),
+        layout_.num_tensors());
+  check(kept_columns(layout_, kept_) > 0, "a robust round must keep at least one value per update");
+  set_server_lr(server_lr);
+  reset();
+}
+
+void RobustAggregator::set_server_lr(double server_lr) {
+  check(std::isfinite(server_lr) && server_lr > 0, "server_lr is {}: it must be finite and > 0",
+        server_lr);
+  server_lr_ = server_lr;
+}
+
+void RobustAggregator::add(const ConstViews& delta, uint64_t num_samples) {
+  check_views(layout_, delta, "delta");
+  check(aggregate_.empty(), "an update was added after the round's aggregate was computed");
+  std::vector<UpdateStore::Piece> pieces;
+  for (size_t t = 0; t < layout_.num_tensors(); ++t) {
+    if (kept_[t]) pieces.emplace_back(delta[t], layout_.tensors[t].size);
+  }
+  store_->append(pieces);
+  // Admission bounds each count to 2^40, so a sum over 2^23 updates cannot wrap.
+  total_samples_ += num_samples;
+}
+
+void RobustAggregator::run_rule() const {
+  if (!aggregate_.empty()) return;
+  check(store_->num_rows() > 0, "no update was added: there is nothing to aggregate");
+  std::vector<float> result(store_->num_columns());
+  std::vector<UpdateVerdict> verdicts = rule_.aggregate(*store_, shuffle_seed_, result.data());
+  check(verdicts.size() == store_->num_rows(), "the rule returned {} verdicts for {} updates",
+        verdicts.size(), store_->num_rows());
+  aggregate_ = std::move(result);
+  verdicts_ = std::move(verdicts);
+}
+
+void RobustAggregator::aggregate_into(const MutableViews& out) const {
+  check_views(layout_, out, "aggregate");
+  run_rule();
+  const float* at = aggregate_.data();
+  for (size_t t = 0; t < layout_.num_tensors(); ++t) {
+    const size_t size = layout_.tensors[t].size;
+    if (kept_[t]) {
+      std::copy(at, at + size, out[t]);
+      at += size;
+    } else {
+      std::fill(out[t], out[t] + size, 0.0f);
+    }
+  }
+}
+
+void RobustAggregator::apply_to(const MutableViews& global) const {
+  apply_to(global, std::vector<bool>(layout_.num_tensors(), true));
+}
+
+double RobustAggregator::apply_to(const MutableViews& global,
+                                  const std::vector<bool>& moving) const {
+  check_views(layout_, global, "global model");
+  check(moving.size() == layout_.num_tensors(),
+        "the moving mask has {} entries for a layout of {} tensors", moving.size(),
+        layout_.num_tensors());
+  run_rule();
+  // A read-only pass first: a step that would leave a value non-finite changes nothing.
+  const float* at = aggregate_.data();
+  for (size_t t = 0; t < layout_.num_tensors(); ++t) {
+    if (!kept_[t]) continue;
+    const size_t size = layout_.tensors[t].size;
+    if (moving[t]) {
+      for (size_t i = 0; i < size; ++i) {
+        const double value = static_cast<double>(global[t][i]) + server_lr_ * at[i];
+        if (std::fabs(value) <= kFloatMax) continue;
+        throw AggregationError(fmt::format(
+            "the step would make {}[{}] non-finite: {} + {} * {} is beyond the float range",
+            layout_.tensors[t].name, i, global[t][i], server_lr_, at[i]));
+      }
+    }
+    at += size;
+  }
+  double squares = 0.0;
+  at = aggregate_.data();
+  for (size_t t = 0; t < layout_.num_tensors(); ++t) {
+    if (!kept_[t]) continue;
+    const size_t size = layout_.tensors[t].size;
+    if (moving[t]) {
+      for (size_t i = 0; i < size; ++i) {
+        const double step = server_lr_ * at[i];
+        squares += step * step;
+        global[t][i] = static_cast<float>(static_cast<double>(global[t][i]) + step);
+      }
+    }
+    at += size;
+  }
+  return std::sqrt(squares);
+}
+
+void RobustAggregator::reset() {
+  store_ = std::make_unique<UpdateStore>(kept_columns(layout_, kept_), store_options_);
+  total_samples_ = 0;
+  aggregate_.clear();
+  verdicts_.clear();
+}
+
+}  // namespace fedgan::aggregation
