@@ -10,7 +10,7 @@ constexpr std::string_view kRunColumns =
     "run_id, created_at, finished_at, seed, model, config FROM runs";
 constexpr std::string_view kClientColumns =
     "client_id, identity, first_seen, last_seen, updates_accepted, updates_rejected, "
-    "samples_accepted, bytes_received FROM clients";
+    "samples_accepted, bytes_received, flagged_rounds FROM clients";
 constexpr std::string_view kRoundColumns =
     "round_id, run_id, round, attempt, status, started_at, finished_at, clients_selected, "
     "updates_accepted, updates_rejected, samples_accepted, aggregate_norm, metrics, eval_fid, "
@@ -38,6 +38,7 @@ Client read_client(const Statement& s) {
   client.updates_rejected = s.column<int64_t>(5);
   client.samples_accepted = s.column<int64_t>(6);
   client.bytes_received = s.column<int64_t>(7);
+  client.flagged_rounds = s.column<int64_t>(8);
   return client;
 }
 

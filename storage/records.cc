@@ -43,6 +43,20 @@ RoundStatus parse_round_status(std::string_view text) {
   throw StorageError(fmt::format("unknown round status '{}'", text));
 }
 
+std::string_view to_string(RuleEffect effect) {
+  switch (effect) {
+    case RuleEffect::kKept:
+      return "kept";
+    case RuleEffect::kDownWeighted:
+      return "down_weighted";
+    case RuleEffect::kClipped:
+      return "clipped";
+    case RuleEffect::kExcluded:
+      return "excluded";
+  }
+  return "unknown";
+}
+
 std::string_view to_string(EventLevel level) {
   switch (level) {
     case EventLevel::kDebug:

@@ -46,6 +46,7 @@ struct Client {
   int64_t updates_rejected = 0;
   int64_t samples_accepted = 0;  // sum of num_samples over accepted updates
   int64_t bytes_received = 0;    // over all recorded updates, rejected ones included
+  int64_t flagged_rounds = 0;    // committed rounds in which one of its updates was flagged
 };
 
 enum class RoundStatus { kRunning, kCommitted, kFailed, kAborted };
@@ -78,6 +79,28 @@ struct Evaluation {
   }
 };
 
+/// What a robust rule did to an accepted update (updates.rule_effect).
+enum class RuleEffect { kKept, kDownWeighted, kClipped, kExcluded };
+
+/// "kept", "down_weighted", "clipped", "excluded".
+std::string_view to_string(RuleEffect effect);
+
+/// How one accepted update of a committing round compared with the round, written by
+/// commit_round into its `updates` row.
+struct UpdateReview {
+  int64_t update_id = 0;  // an accepted update of the committing attempt
+  /// L2 distance and cosine similarity to the round's aggregate, as the rule saw the update (after
+  /// norm clipping); empty under FedAvg, which keeps no update. The cosine is empty when either
+  /// vector is zero.
+  std::optional<double> aggregate_distance;
+  std::optional<double> aggregate_cosine;
+  /// (norm - mean) / standard deviation of the round's accepted norms; 0 when they are all equal.
+  double norm_z_score = 0;
+  std::optional<RuleEffect> rule_effect;  // robust rules only
+  std::optional<double> rule_weight;      // its share of the aggregate, in [0, 1]
+  bool flagged = false;                   // counted in clients.flagged_rounds
+};
+
 /// What commit_round stores with a committed attempt.
 struct RoundCommit {
   double finished_at = 0;
@@ -87,6 +110,8 @@ struct RoundCommit {
   std::string checkpoint_sha256;    // 64 lowercase hex digits
   Evaluation evaluation;
   std::optional<std::string> sample_grid_path;
+  /// One per accepted update of the attempt (or none): stored with the commit.
+  std::vector<UpdateReview> reviews;
 };
 
 /// One row of `rounds`: one attempt at a round.

@@ -278,6 +278,7 @@ void RunStore::commit_round(int64_t round_id, const RoundCommit& c) {
                 e.modes_captured, e.high_quality_fraction, e.kl_to_uniform, c.checkpoint_path,
                 c.checkpoint_sha256, c.sample_grid_path, round_id)
       .run();
+  for (const UpdateReview& review : c.reviews) record_review(round_id, review);
   log_event({0, c.finished_at, EventLevel::kInfo, "round_committed",
              fmt::format("round {} attempt {} committed: {} updates accepted, {} rejected, {} "
                          "samples; checkpoint {}",
@@ -285,6 +286,39 @@ void RunStore::commit_round(int64_t round_id, const RoundCommit& c) {
                          round.samples_accepted, c.checkpoint_path),
              round.run_id, round.round, std::nullopt});
   transaction.commit();
+}
+
+void RunStore::record_review(int64_t round_id, const UpdateReview& r) {
+  const auto finite_at_least_zero = [](const std::optional<double>& value) {
+    return !value || (std::isfinite(*value) && *value >= 0);
+  };
+  check(finite_at_least_zero(r.aggregate_distance),
+        "commit_round: update {}'s aggregate distance must be finite and >= 0, got {}", r.update_id,
+        r.aggregate_distance.value_or(0));
+  check(!r.aggregate_cosine || (*r.aggregate_cosine >= -1 && *r.aggregate_cosine <= 1),
+        "commit_round: update {}'s cosine must be in [-1, 1], got {}", r.update_id,
+        r.aggregate_cosine.value_or(0));
+  check(std::isfinite(r.norm_z_score), "commit_round: update {}'s norm z-score is {}", r.update_id,
+        r.norm_z_score);
+  check(!r.rule_weight || (*r.rule_weight >= 0 && *r.rule_weight <= 1),
+        "commit_round: update {}'s rule weight must be in [0, 1], got {}", r.update_id,
+        r.rule_weight.value_or(0));
+  std::optional<std::string> effect;
+  if (r.rule_effect) effect = std::string(to_string(*r.rule_effect));
+  Statement update = db_.prepare(
+      "UPDATE updates SET aggregate_distance = ?, aggregate_cosine = ?, norm_z_score = ?, "
+      "rule_effect = ?, rule_weight = ?, flagged = ? "
+      "WHERE update_id = ? AND round_id = ? AND accepted = 1 RETURNING client_id");
+  update.bind_all(r.aggregate_distance, r.aggregate_cosine, r.norm_z_score, effect, r.rule_weight,
+                  int64_t{r.flagged}, r.update_id, round_id);
+  check(update.step(), "commit_round: update {} is not an accepted update of round_id {}",
+        r.update_id, round_id);
+  const auto client_id = update.column<int64_t>(0);
+  update.reset();
+  if (!r.flagged) return;
+  db_.prepare("UPDATE clients SET flagged_rounds = flagged_rounds + 1 WHERE client_id = ?")
+      .bind_all(client_id)
+      .run();
 }
 
 void RunStore::fail_round(int64_t round_id, double finished_at, const std::string& reason) {

@@ -81,6 +81,9 @@ class RunStore {
   Round running_round(int64_t round_id, std::string_view action);
   // Creates the client or widens its seen window; returns its client_id.
   int64_t upsert_client(const std::string& identity, double seen_at);
+  // Stores one accepted update's comparison with its committing round (commit_round's
+  // transaction) and counts a flagged one in its client's flagged_rounds.
+  void record_review(int64_t round_id, const UpdateReview& review);
   // Adds a recorded update to its client's and its round attempt's totals.
   void add_to_totals(int64_t client_id, const Update& update);
 

@@ -130,6 +130,21 @@ constexpr std::string_view kSchemaV2 = R"sql(
 ALTER TABLE updates ADD COLUMN norm_bound REAL CHECK (norm_bound > 0);
 )sql";
 
+// Version 3: how each accepted update compared with its round, written when the round commits,
+// and each client's count of committed rounds in which it was flagged.
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE updates ADD COLUMN aggregate_distance REAL CHECK (aggregate_distance >= 0);
+ALTER TABLE updates ADD COLUMN aggregate_cosine REAL
+  CHECK (aggregate_cosine BETWEEN -1 AND 1);
+ALTER TABLE updates ADD COLUMN norm_z_score REAL;
+ALTER TABLE updates ADD COLUMN rule_effect TEXT
+  CHECK (rule_effect IN ('kept', 'down_weighted', 'clipped', 'excluded'));
+ALTER TABLE updates ADD COLUMN rule_weight REAL CHECK (rule_weight BETWEEN 0 AND 1);
+ALTER TABLE updates ADD COLUMN flagged INTEGER CHECK (flagged IN (0, 1));
+ALTER TABLE clients ADD COLUMN flagged_rounds INTEGER NOT NULL DEFAULT 0
+  CHECK (flagged_rounds >= 0);
+)sql";
+
 // True when the file holds any table, index, view or trigger.
 bool has_schema(Database& db) {
   return db.query_int("SELECT count(*) FROM sqlite_schema") > 0;
@@ -171,6 +186,7 @@ const std::vector<Migration>& migrations() {
   static const std::vector<Migration> steps = {
       {1, "runs, clients, rounds, updates and events", kSchemaV1},
       {2, "updates.norm_bound", kSchemaV2},
+      {3, "updates' comparison with their round, clients.flagged_rounds", kSchemaV3},
   };
   return steps;
 }

@@ -3,6 +3,7 @@
 #include "storage/schema.h"
 #include "tests/storage/test_util.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,6 +29,10 @@ std::string error_of(const std::function<void()>& action) {
 
 int64_t count(Database& db, const std::string& sql) {
   return db.query_int(sql);
+}
+
+int64_t store_client_flags(Database& db, const std::string& identity) {
+  return RunStore(db).history().find_client(identity)->flagged_rounds;
 }
 
 TEST(RunStore, CreatesARunAndResumesItByName) {
@@ -334,6 +339,76 @@ TEST(RunStore, CommitChecksTheCheckpointReference) {
   EXPECT_EQ(round->evaluation.modes_captured, 24);
   EXPECT_EQ(round->evaluation.high_quality_fraction, 0.93);
   EXPECT_THROW(store.commit_round(attempt.round_id, commit), StorageError);  // already committed
+}
+
+TEST(RunStore, ACommitStoresEachUpdatesReviewAndCountsFlaggedRounds) {
+  TempDir dir;
+  Database db = open_database((dir / "fedgan.db").string());
+  const testing::SampleRun s = populate_sample_run(db);
+  // Round 2's reviews (test_util.cc): mallory's update excluded and flagged, the others kept.
+  auto row = db.prepare(
+      "SELECT c.identity, u.aggregate_distance, u.aggregate_cosine, u.norm_z_score, u.rule_effect, "
+      "u.rule_weight, u.flagged FROM updates u JOIN clients c USING (client_id) "
+      "WHERE u.round_id = ? ORDER BY u.update_id");
+  row.bind_all(s.round2);
+  ASSERT_TRUE(row.step());
+  EXPECT_EQ(row.column<std::string>(0), "alice");
+  EXPECT_EQ(row.column<double>(1), 0.2);
+  EXPECT_EQ(row.column<double>(2), 0.98);
+  EXPECT_EQ(row.column<double>(3), -0.53);
+  EXPECT_EQ(row.column<std::string>(4), "kept");
+  EXPECT_EQ(row.column<double>(5), 1.0 / 3);
+  EXPECT_EQ(row.column<int64_t>(6), 0);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(row.step());
+  EXPECT_EQ(row.column<std::string>(0), "mallory");
+  EXPECT_EQ(row.column<double>(2), -0.4);
+  EXPECT_EQ(row.column<std::string>(4), "excluded");
+  EXPECT_EQ(row.column<double>(5), 0.0);
+  EXPECT_EQ(row.column<int64_t>(6), 1);
+  EXPECT_EQ(store_client_flags(db, "mallory"), 1);
+  EXPECT_EQ(store_client_flags(db, "alice"), 0);
+  // Round 1 committed without reviews: its rows say nothing rather than something false.
+  EXPECT_EQ(count(db, fmt::format("SELECT count(*) FROM updates WHERE round_id = {} AND "
+                                  "(rule_effect IS NOT NULL OR flagged IS NOT NULL)",
+                                  s.round1)),
+            0);
+}
+
+TEST(RunStore, AReviewOutOfRangeOrOfAnotherRoundLeavesTheRoundUncommitted) {
+  Database db = open_database(":memory:");
+  RunStore store(db);
+  store.create_or_resume_run({"r", 1, std::nullopt, 1, "mlp", "{}"});
+  const RoundAttempt first = store.begin_round("r", 1, 1, 2);
+  Update update;
+  update.round_id = first.round_id;
+  update.client = "alice";
+  update.received_at = 2;
+  update.accepted = true;
+  update.num_samples = 10;
+  update.delta_norm = 1;
+  const int64_t alice = store.record_update(update);
+  RoundCommit commit;
+  commit.finished_at = 3;
+  commit.checkpoint_path = "/c/round_000001.pt";
+  commit.checkpoint_sha256 = std::string(64, '0');
+  const auto refused = [&](UpdateReview review, const std::string& part) {
+    commit.reviews = {review};
+    const std::string message = error_of([&] { store.commit_round(first.round_id, commit); });
+    EXPECT_NE(message.find(part), std::string::npos) << message;
+    EXPECT_EQ(store.history().rounds("r").back().status, RoundStatus::kRunning);
+    EXPECT_EQ(store_client_flags(db, "alice"), 0);
+  };
+  refused({alice, 1.0, 1.5, 0, RuleEffect::kKept, 0.5, true}, "cosine must be in [-1, 1]");
+  refused({alice, -1.0, 0.5, 0, RuleEffect::kKept, 0.5, true}, "distance must be finite");
+  refused(
+      {alice, 1.0, 0.5, std::numeric_limits<double>::quiet_NaN(), std::nullopt, std::nullopt, true},
+      "z-score");
+  refused({alice, 1.0, 0.5, 0, RuleEffect::kClipped, 1.5, true}, "rule weight must be in [0, 1]");
+  refused({alice + 1, 1.0, 0.5, 0, RuleEffect::kKept, 0.5, true},
+          "is not an accepted update of round_id");
+  commit.reviews = {{alice, 1.0, 0.5, 0.0, RuleEffect::kClipped, 0.5, true}};
+  store.commit_round(first.round_id, commit);
+  EXPECT_EQ(store_client_flags(db, "alice"), 1);
 }
 
 TEST(RunStore, EvaluationCanBeRecordedAfterCommit) {

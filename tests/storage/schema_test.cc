@@ -115,6 +115,33 @@ TEST(Schema, ReadOnlyOpenChecksButDoesNotMigrate) {
   EXPECT_THROW(reader.execute("DELETE FROM runs"), StorageError);
 }
 
+// A database written by a version-2 build keeps its rows: the new review columns read NULL and
+// every client has no flagged round.
+TEST(Migrate, AVersion2DatabaseGainsTheReviewColumnsWithItsRows) {
+  TempDir dir;
+  const std::string path = (dir / "fedgan.db").string();
+  {
+    Database db(path);
+    const std::vector<Migration> up_to_2(migrations().begin(), migrations().begin() + 2);
+    migrate(db, up_to_2);
+    db.execute(
+        "INSERT INTO clients (identity, first_seen, last_seen) VALUES ('alice', 1, 2);"
+        "INSERT INTO runs (run_id, created_at, seed, model, config) VALUES ('r', 1, 1, 'mlp', "
+        "'{}');"
+        "INSERT INTO rounds (run_id, round, attempt, started_at) VALUES ('r', 1, 1, 1);"
+        "INSERT INTO updates (round_id, client_id, received_at, accepted, num_samples, "
+        "delta_norm) VALUES (1, 1, 2, 1, 10, 0.5)");
+  }
+  Database db = open_database(path);
+  EXPECT_EQ(schema_version(db), 3);
+  EXPECT_EQ(db.query_int("SELECT flagged_rounds FROM clients WHERE identity = 'alice'"), 0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM updates WHERE delta_norm = 0.5 AND flagged IS NULL "
+                         "AND rule_effect IS NULL AND aggregate_cosine IS NULL"),
+            1);
+  EXPECT_THROW(db.execute("UPDATE updates SET rule_effect = 'ignored'"), StorageError);
+  EXPECT_THROW(db.execute("UPDATE updates SET aggregate_cosine = 1.5"), StorageError);
+}
+
 // The migration machinery with a two-step list: a database at version 1 (made by hand) is
 // brought to version 2 with its rows preserved.
 TEST(Migrate, AppliesPendingStepsInOrderAndKeepsData) {

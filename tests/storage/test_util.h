@@ -37,7 +37,8 @@ struct SampleRun {
 /// Writes a small but complete run through RunStore into the migrated `db`: four clients
 /// (alice, bob, carol, mallory), round 1 committed with three accepted updates and one NON_FINITE
 /// rejection, round 2 failed once (mallory's NORM_BOUND rejection, no quorum) and committed on the
-/// second attempt with mallory's oversized but accepted update; and, when `leave_round3_running`,
+/// second attempt with mallory's oversized but accepted update (excluded by the rule and flagged
+/// in the round's reviews, so mallory has one flagged round); and, when `leave_round3_running`,
 /// round 3 begun with one update. Every one of the documented queries returns rows on it.
 SampleRun populate_sample_run(Database& db, bool leave_round3_running = false);
 
