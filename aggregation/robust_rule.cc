@@ -91,11 +91,11 @@ std::unique_ptr<RobustRule> make_robust_rule(const RobustRuleOptions& options) {
       rule = detail::make_trimmed_mean_rule(plain);
       break;
     case RuleKind::kMultiKrum:
-      throw AggregationError(
-          fmt::format("{} is not implemented yet", detail::describe_rule(options)));
+      rule = detail::make_multi_krum_rule(plain);
+      break;
     case RuleKind::kBulyan:
-      throw AggregationError(
-          fmt::format("{} is not implemented yet", detail::describe_rule(options)));
+      rule = detail::make_bulyan_rule(plain);
+      break;
     case RuleKind::kGeometricMedian:
       throw AggregationError(
           fmt::format("{} is not implemented yet", detail::describe_rule(options)));

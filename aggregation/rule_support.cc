@@ -7,6 +7,35 @@
 #include <numeric>
 
 namespace fedgan::aggregation::detail {
+namespace {
+
+// The lane arithmetic of LaneSum for either type of `b`: the head up to the next column that is a
+// multiple of kLanes and the tail one column at a time, the body kLanes columns at a time with the
+// lanes in locals (so the compiler keeps them in one vector register).
+template <typename B>
+void add_squares(std::array<double, LaneSum::kLanes>& lanes, const float* a, const B* b,
+                 size_t first, size_t length) {
+  constexpr size_t kLanes = LaneSum::kLanes;
+  size_t j = 0;
+  for (; j < length && (first + j) % kLanes != 0; ++j) {
+    const double difference = static_cast<double>(a[j]) - static_cast<double>(b[j]);
+    lanes[(first + j) % kLanes] += difference * difference;
+  }
+  double sums[kLanes] = {lanes[0], lanes[1], lanes[2], lanes[3]};
+  for (; j + kLanes <= length; j += kLanes) {
+    for (size_t lane = 0; lane < kLanes; ++lane) {
+      const double difference = static_cast<double>(a[j + lane]) - static_cast<double>(b[j + lane]);
+      sums[lane] += difference * difference;
+    }
+  }
+  for (size_t lane = 0; lane < kLanes; ++lane) lanes[lane] = sums[lane];
+  for (; j < length; ++j) {
+    const double difference = static_cast<double>(a[j]) - static_cast<double>(b[j]);
+    lanes[(first + j) % kLanes] += difference * difference;
+  }
+}
+
+}  // namespace
 
 std::vector<size_t> row_indices(size_t n) {
   std::vector<size_t> rows(n);
@@ -112,6 +141,69 @@ void gather_column(const float* const* rows, const std::vector<size_t>& members,
   while (std::isfinite(entries[k].value)) ++k;
   throw AggregationError(fmt::format("update {} holds a non-finite value at column {}: {}",
                                      entries[k].row, first + column, entries[k].value));
+}
+
+void mean_of_rows(const float* const* rows, const std::vector<size_t>& members, size_t length,
+                  std::vector<double>& sums, float* out) {
+  sums.assign(length, 0.0);
+  double* sum = sums.data();
+  for (size_t member : members) {
+    const float* row = rows[member];
+    for (size_t j = 0; j < length; ++j) sum[j] += static_cast<double>(row[j]);
+  }
+  const double count = static_cast<double>(members.size());
+  for (size_t j = 0; j < length; ++j) out[j] = static_cast<float>(sum[j] / count);
+}
+
+void LaneSum::add_squared_differences(const float* a, const float* b, size_t first, size_t length) {
+  add_squares(lanes_, a, b, first, length);
+}
+
+void LaneSum::add_squared_differences(const float* a, const double* b, size_t first,
+                                      size_t length) {
+  add_squares(lanes_, a, b, first, length);
+}
+
+std::vector<double> pairwise_squared_distances(const UpdateMatrix& updates) {
+  const size_t n = updates.num_rows();
+  // Pair (i, j), i < j, at i * n + j: n * n lanes, half unused, for plain indexing.
+  std::vector<LaneSum> sums(n * n);
+  updates.for_each_block([&](size_t first, size_t length, const float* const* rows) {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = i + 1; j < n; ++j) {
+        sums[i * n + j].add_squared_differences(rows[i], rows[j], first, length);
+      }
+    }
+  });
+  std::vector<double> distances(n * n, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) {
+      const double distance = sums[i * n + j].total();
+      // The square of a difference of finite floats is below 2^257: only a non-finite value in a
+      // row makes a distance non-finite.
+      check(std::isfinite(distance),
+            "the squared distance between updates {} and {} is {}: one of them holds a NaN or an "
+            "infinity",
+            i, j, distance);
+      distances[i * n + j] = distance;
+      distances[j * n + i] = distance;
+    }
+  }
+  return distances;
+}
+
+double krum_score(const std::vector<double>& distances, size_t n, size_t row,
+                  const std::vector<size_t>& candidates, size_t nearest) {
+  std::vector<double> others;
+  others.reserve(candidates.size());
+  for (size_t other : candidates) {
+    if (other != row) others.push_back(distances[row * n + other]);
+  }
+  nearest = std::min(nearest, others.size());
+  std::partial_sort(others.begin(), others.begin() + nearest, others.end());
+  double score = 0.0;
+  for (size_t k = 0; k < nearest; ++k) score += others[k];
+  return score;
 }
 
 }  // namespace fedgan::aggregation::detail

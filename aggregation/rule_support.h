@@ -6,6 +6,7 @@
 
 #include "aggregation/robust_rule.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -28,6 +29,8 @@ class StatelessRule : public RobustRule {
 // Each factory takes options that validate() accepted, with bucket_size ignored.
 std::unique_ptr<RobustRule> make_median_rule(const RobustRuleOptions& options);
 std::unique_ptr<RobustRule> make_trimmed_mean_rule(const RobustRuleOptions& options);
+std::unique_ptr<RobustRule> make_multi_krum_rule(const RobustRuleOptions& options);
+std::unique_ptr<RobustRule> make_bulyan_rule(const RobustRuleOptions& options);
 
 /// 0, 1, ..., n - 1.
 std::vector<size_t> row_indices(size_t n);
@@ -92,5 +95,41 @@ class KeptCredits {
   std::vector<double> parts_;
   std::vector<double> compensation_;
 };
+
+/// out[j] = the mean of rows[members[k]][j] over k, for j < length: summed in double in the order
+/// of `members` (a column's sum does not depend on the block it falls in), divided once and
+/// rounded once to float. `sums` is scratch (resized to length). members is not empty.
+void mean_of_rows(const float* const* rows, const std::vector<size_t>& members, size_t length,
+                  std::vector<double>& sums, float* out);
+
+/// A sum of squares over columns kept in kLanes partial sums, column c always adding to lane
+/// c % kLanes in column order: the sum is the same however the columns are split into blocks (a
+/// single running sum would not vectorise, a vectorised reduction would depend on where each
+/// block starts).
+class LaneSum {
+ public:
+  static constexpr size_t kLanes = 4;
+
+  /// Adds (a[j] - b[j])^2 for the columns first + j, j < length; a and b point at column `first`.
+  void add_squared_differences(const float* a, const float* b, size_t first, size_t length);
+  void add_squared_differences(const float* a, const double* b, size_t first, size_t length);
+
+  double total() const { return (lanes_[0] + lanes_[1]) + (lanes_[2] + lanes_[3]); }
+
+ private:
+  std::array<double, kLanes> lanes_{};
+};
+
+/// Squared Euclidean distances between every two rows, n * n row-major with a zero diagonal,
+/// accumulated over one pass of for_each_block (LaneSum per pair, so independent of the block
+/// size and symmetric). Throws AggregationError when a distance is not finite (a row holds a NaN
+/// or an infinity), naming the two rows.
+std::vector<double> pairwise_squared_distances(const UpdateMatrix& updates);
+
+/// Krum's score of row `row` among the rows `candidates` (which may include `row`): the sum of its
+/// `nearest` smallest squared distances to the other candidates, added in ascending order (so
+/// the score does not depend on the candidates' order). `distances` is n * n as above.
+double krum_score(const std::vector<double>& distances, size_t n, size_t row,
+                  const std::vector<size_t>& candidates, size_t nearest);
 
 }  // namespace fedgan::aggregation::detail
