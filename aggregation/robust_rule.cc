@@ -97,8 +97,8 @@ std::unique_ptr<RobustRule> make_robust_rule(const RobustRuleOptions& options) {
       rule = detail::make_bulyan_rule(plain);
       break;
     case RuleKind::kGeometricMedian:
-      throw AggregationError(
-          fmt::format("{} is not implemented yet", detail::describe_rule(options)));
+      rule = detail::make_geometric_median_rule(plain);
+      break;
     case RuleKind::kCenteredClipping:
       throw AggregationError(
           fmt::format("{} is not implemented yet", detail::describe_rule(options)));

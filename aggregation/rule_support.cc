@@ -164,6 +164,25 @@ void LaneSum::add_squared_differences(const float* a, const double* b, size_t fi
   add_squares(lanes_, a, b, first, length);
 }
 
+std::vector<double> distances_to(const RobustRuleOptions& options, const UpdateMatrix& updates,
+                                 const std::vector<double>& point) {
+  std::vector<LaneSum> sums(updates.num_rows());
+  updates.for_each_block([&](size_t first, size_t length, const float* const* rows) {
+    for (size_t i = 0; i < sums.size(); ++i) {
+      sums[i].add_squared_differences(rows[i], point.data() + first, first, length);
+    }
+  });
+  std::vector<double> distances(sums.size());
+  for (size_t i = 0; i < sums.size(); ++i) {
+    distances[i] = std::sqrt(sums[i].total());
+    check(std::isfinite(distances[i]),
+          "{}: the distance from update {} to the current estimate is {}: the update holds a NaN "
+          "or an infinity",
+          describe_rule(options), i, distances[i]);
+  }
+  return distances;
+}
+
 std::vector<double> pairwise_squared_distances(const UpdateMatrix& updates) {
   const size_t n = updates.num_rows();
   // Pair (i, j), i < j, at i * n + j: n * n lanes, half unused, for plain indexing.

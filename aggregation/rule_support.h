@@ -31,6 +31,7 @@ std::unique_ptr<RobustRule> make_median_rule(const RobustRuleOptions& options);
 std::unique_ptr<RobustRule> make_trimmed_mean_rule(const RobustRuleOptions& options);
 std::unique_ptr<RobustRule> make_multi_krum_rule(const RobustRuleOptions& options);
 std::unique_ptr<RobustRule> make_bulyan_rule(const RobustRuleOptions& options);
+std::unique_ptr<RobustRule> make_geometric_median_rule(const RobustRuleOptions& options);
 
 /// 0, 1, ..., n - 1.
 std::vector<size_t> row_indices(size_t n);
@@ -119,6 +120,12 @@ class LaneSum {
  private:
   std::array<double, kLanes> lanes_{};
 };
+
+/// ||x_i - point|| for every row i, squares summed by LaneSum over one pass of for_each_block;
+/// `point` has num_columns entries. Throws AggregationError naming the rule and the row when a
+/// distance is not finite (with a finite point: the row holds a NaN or an infinity).
+std::vector<double> distances_to(const RobustRuleOptions& options, const UpdateMatrix& updates,
+                                 const std::vector<double>& point);
 
 /// Squared Euclidean distances between every two rows, n * n row-major with a zero diagonal,
 /// accumulated over one pass of for_each_block (LaneSum per pair, so independent of the block
