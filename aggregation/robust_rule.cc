@@ -100,8 +100,8 @@ std::unique_ptr<RobustRule> make_robust_rule(const RobustRuleOptions& options) {
       rule = detail::make_geometric_median_rule(plain);
       break;
     case RuleKind::kCenteredClipping:
-      throw AggregationError(
-          fmt::format("{} is not implemented yet", detail::describe_rule(options)));
+      rule = detail::make_centered_clipping_rule(plain);
+      break;
   }
   check(options.bucket_size <= 1, "bucketing is not implemented yet");
   return rule;

@@ -32,6 +32,7 @@ std::unique_ptr<RobustRule> make_trimmed_mean_rule(const RobustRuleOptions& opti
 std::unique_ptr<RobustRule> make_multi_krum_rule(const RobustRuleOptions& options);
 std::unique_ptr<RobustRule> make_bulyan_rule(const RobustRuleOptions& options);
 std::unique_ptr<RobustRule> make_geometric_median_rule(const RobustRuleOptions& options);
+std::unique_ptr<RobustRule> make_centered_clipping_rule(const RobustRuleOptions& options);
 
 /// 0, 1, ..., n - 1.
 std::vector<size_t> row_indices(size_t n);
