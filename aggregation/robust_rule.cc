@@ -103,8 +103,8 @@ std::unique_ptr<RobustRule> make_robust_rule(const RobustRuleOptions& options) {
       rule = detail::make_centered_clipping_rule(plain);
       break;
   }
-  check(options.bucket_size <= 1, "bucketing is not implemented yet");
-  return rule;
+  if (options.bucket_size <= 1) return rule;
+  return detail::make_bucketing_rule(options, std::move(rule));
 }
 
 std::unique_ptr<UpdateMatrix> matrix_over(std::vector<const float*> rows, size_t num_columns,

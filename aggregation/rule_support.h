@@ -33,6 +33,16 @@ std::unique_ptr<RobustRule> make_multi_krum_rule(const RobustRuleOptions& option
 std::unique_ptr<RobustRule> make_bulyan_rule(const RobustRuleOptions& options);
 std::unique_ptr<RobustRule> make_geometric_median_rule(const RobustRuleOptions& options);
 std::unique_ptr<RobustRule> make_centered_clipping_rule(const RobustRuleOptions& options);
+/// Wraps `inner` (built from `options` without bucketing) in bucketing of options.bucket_size.
+std::unique_ptr<RobustRule> make_bucketing_rule(const RobustRuleOptions& options,
+                                                std::unique_ptr<RobustRule> inner);
+
+/// Bucketing's permutation of rows 0..n-1: Fisher-Yates (from the last position down, each swapped
+/// with a uniform draw among the positions up to it) driven by std::mt19937_64 seeded with `seed`,
+/// with its own unbiased draw (rejection) rather than std::shuffle or
+/// std::uniform_int_distribution, whose algorithms the standard leaves to the implementation: the
+/// same seed gives the same permutation on every platform.
+std::vector<size_t> shuffled_rows(size_t n, uint64_t seed);
 
 /// 0, 1, ..., n - 1.
 std::vector<size_t> row_indices(size_t n);
