@@ -2,6 +2,7 @@
 
 #include "aggregation/error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -125,6 +126,44 @@ double RobustAggregator::apply_to(const MutableViews& global,
     at += size;
   }
   return std::sqrt(squares);
+}
+
+std::vector<KeptUpdateReview> RobustAggregator::review() const {
+  run_rule();
+  const size_t rows = store_->num_rows();
+  std::vector<double> dots(rows, 0.0), squares(rows, 0.0), distances(rows, 0.0);
+  double aggregate_squares = 0.0;
+  store_->for_each_block([&](size_t first, size_t length, const float* const* block) {
+    const float* aggregate = aggregate_.data() + first;
+    for (size_t i = 0; i < length; ++i) {
+      aggregate_squares += static_cast<double>(aggregate[i]) * aggregate[i];
+    }
+    for (size_t r = 0; r < rows; ++r) {
+      double dot = 0, square = 0, distance = 0;
+#pragma omp simd reduction(+ : dot, square, distance)
+      for (size_t i = 0; i < length; ++i) {
+        const double value = block[r][i];
+        const double difference = value - aggregate[i];
+        dot += value * aggregate[i];
+        square += value * value;
+        distance += difference * difference;
+      }
+      dots[r] += dot;
+      squares[r] += square;
+      distances[r] += distance;
+    }
+  });
+  std::vector<KeptUpdateReview> reviews(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    reviews[r].verdict = verdicts_[r];
+    reviews[r].distance = std::sqrt(distances[r]);
+    if (squares[r] > 0 && aggregate_squares > 0) {
+      // Clamped: rounding can take |cos| a hair past 1 for parallel vectors.
+      reviews[r].cosine =
+          std::clamp(dots[r] / std::sqrt(squares[r] * aggregate_squares), -1.0, 1.0);
+    }
+  }
+  return reviews;
 }
 
 void RobustAggregator::reset() {

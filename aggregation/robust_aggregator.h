@@ -8,9 +8,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace fedgan::aggregation {
+
+/// How one kept update compared with the round's aggregate, over the kept tensors.
+struct KeptUpdateReview {
+  UpdateVerdict verdict;
+  double distance = 0;           ///< L2 distance to the aggregate
+  std::optional<double> cosine;  ///< cosine similarity; empty when either vector is zero
+};
 
 /// One round's aggregation by a rule that needs every update (RobustRule): `add` keeps each delta
 /// (the tensors the round moves only) in an UpdateStore, and the rule runs once, when the
@@ -50,6 +58,10 @@ class RobustAggregator final : public Aggregator {
   double apply_to(const MutableViews& global, const std::vector<bool>& moving) const;
   /// The rule's verdict on each update, in the order added: empty until the rule ran.
   const std::vector<UpdateVerdict>& verdicts() const { return verdicts_; }
+  /// Each update's verdict, distance and cosine to the aggregate, in the order added: one pass
+  /// over the kept updates (in double). Runs the rule first if it has not run; throws as
+  /// aggregate_into does.
+  std::vector<KeptUpdateReview> review() const;
   /// The flat aggregate over the kept tensors, in layout order: empty until the rule ran.
   const std::vector<float>& kept_aggregate() const { return aggregate_; }
   const std::vector<bool>& kept() const { return kept_; }

@@ -57,6 +57,12 @@ bool run_finished(const TransportError& error) {
          error.status() == wire::STATUS_RUN_FINISHED;
 }
 
+// The coordinator closed this site out of the run (a Goodbye, or the answer to its Hello).
+bool quarantined(const TransportError& error) {
+  return error.kind() == TransportErrorKind::kClosedByPeer &&
+         error.status() == wire::STATUS_QUARANTINED;
+}
+
 }  // namespace
 
 FederatedClient::FederatedClient(const ClientOptions& options, LocalRound& round, Console& console)
@@ -111,6 +117,10 @@ int FederatedClient::run() {
   while (!stopping_) {
     const SessionEnd end = session();
     if (end == SessionEnd::kRunFinished || end == SessionEnd::kStopped) break;
+    if (end == SessionEnd::kQuarantined) {
+      exit_code = 4;
+      break;
+    }
     if (end == SessionEnd::kConnectFailed) ++connect_failures_;
     if (c.max_connect_failures > 0 && connect_failures_ >= c.max_connect_failures) {
       console_.print("giving up after {} failed connection attempts in a row", connect_failures_);
@@ -212,6 +222,7 @@ bool FederatedClient::greet(protocol::Connection& connection) {
       if (status.code() == wire::STATUS_OK) return true;
       console_.print("the coordinator refused this site: {} ({})", status_name(status.code()),
                      status.message());
+      refused_for_the_run_ = status.code() == wire::STATUS_QUARANTINED;
       return false;
     }
     if (event->kind == Event::Kind::kMessage) continue;  // nothing else comes before the welcome
@@ -219,6 +230,7 @@ bool FederatedClient::greet(protocol::Connection& connection) {
     if (event->kind == Event::Kind::kClosed) {
       console_.print("the coordinator closed the connection before welcoming this site: {}",
                      event->error->what());
+      refused_for_the_run_ = quarantined(*event->error);
     }
     return false;
   }
@@ -232,6 +244,7 @@ FederatedClient::SessionEnd FederatedClient::session() {
   if (!connection) return stopping_ ? SessionEnd::kStopped : SessionEnd::kConnectFailed;
   if (!greet(*connection)) {
     close_gracefully(*connection);
+    if (refused_for_the_run_) return SessionEnd::kQuarantined;
     return stopping_ ? SessionEnd::kStopped : SessionEnd::kConnectFailed;
   }
   connect_failures_ = 0;
@@ -274,6 +287,10 @@ FederatedClient::Next FederatedClient::end_by(const Event& event) {
   if (run_finished(error)) {
     console_.print("the coordinator finished the run: {}", error.what());
     session_end_ = SessionEnd::kRunFinished;
+  } else if (quarantined(error)) {
+    console_.print("the coordinator quarantined this site for the rest of the run: {}",
+                   error.what());
+    session_end_ = SessionEnd::kQuarantined;
   } else {
     console_.print("connection lost: {}", error.what());
     session_end_ = SessionEnd::kLost;

@@ -50,7 +50,8 @@ struct ClientStats {
 /// Resilience: when the connection cannot be made or ends (a coordinator restart, a network
 /// failure, a Goodbye), the client waits (Backoff: 0.5 s doubling to 30 s by default, +-50%
 /// jitter) and connects again; the coordinator reruns a round it lost. It stops for good only
-/// when the coordinator says the run finished (Goodbye with STATUS_RUN_FINISHED), after
+/// when the coordinator says the run finished (Goodbye with STATUS_RUN_FINISHED) or that it
+/// quarantined this site (STATUS_QUARANTINED, as a Goodbye or the answer to its Hello), after
 /// stop(), or after coordinator.max_connect_failures consecutive failed attempts.
 class FederatedClient {
  public:
@@ -63,7 +64,9 @@ class FederatedClient {
   FederatedClient& operator=(const FederatedClient&) = delete;
 
   /// Runs the conversation until it ends; returns the process exit code: 0 when the run finished
-  /// or stop() was called, 1 after max_connect_failures consecutive failed attempts. Call once.
+  /// or stop() was called, 1 after max_connect_failures consecutive failed attempts, 4 when the
+  /// coordinator quarantined this site (STATUS_QUARANTINED: it is not welcome again this run).
+  /// Call once.
   int run();
 
   /// Ends run() soon: an interrupted training round is saved locally but not uploaded, the
@@ -76,7 +79,7 @@ class FederatedClient {
   ClientStats stats() const;
 
  private:
-  enum class SessionEnd { kConnectFailed, kLost, kRunFinished, kStopped };
+  enum class SessionEnd { kConnectFailed, kLost, kRunFinished, kQuarantined, kStopped };
   // What handling one step of the conversation decided.
   enum class Next { kContinue, kEnd };
 
@@ -118,6 +121,7 @@ class FederatedClient {
   std::optional<SessionEnd> session_end_;   // set by end_by()
   std::optional<wire::Task> pending_task_;  // a Task that arrived while another step waited
   int64_t connect_failures_ = 0;
+  bool refused_for_the_run_ = false;    // the last Hello was answered with STATUS_QUARANTINED
   const char* interruption_ = nullptr;  // why the last round stopped early (a string literal)
 
   mutable std::mutex stats_mutex_;

@@ -93,6 +93,28 @@ void for_each_field(Options& o, Visitor&& visit) {
         "Update weights: samples (reported sample count) or uniform");
   visit("aggregation", "max_samples_per_update", a.max_samples_per_update,
         "Cap on an update's sample-count weight (0 = no cap)");
+  visit("aggregation", "rule", a.rule,
+        "How a round's deltas become one aggregate: fedavg (weighted mean) or a robust rule");
+  visit("aggregation", "trim_beta", a.trim_beta,
+        "trimmed_mean: share dropped at each end of every coordinate, in [0, 0.5)");
+  visit("aggregation", "byzantine", a.byzantine, "multi_krum, bulyan: Byzantine updates (f)");
+  visit("aggregation", "krum_selected", a.krum_selected,
+        "multi_krum: best-scored updates averaged (m); 0 = n - f");
+  visit("aggregation", "weiszfeld_iterations", a.weiszfeld_iterations,
+        "geometric_median: cap on Weiszfeld iterations");
+  visit("aggregation", "clip_radius", a.clip_radius,
+        "centered_clipping: clipping radius (tau, a delta norm)");
+  visit("aggregation", "clip_iterations", a.clip_iterations,
+        "centered_clipping: clipping iterations");
+  visit("aggregation", "bucket_size", a.bucket_size,
+        "Robust rules: average shuffled updates in buckets of this many first (0, 1: off)");
+  visit("aggregation", "robust_memory_mb", a.robust_memory_mb,
+        "Robust rules: MiB of a round's updates kept in memory; the rest is spilled to disk");
+  visit("aggregation", "quarantine_after", a.quarantine_after,
+        "Robust rules: quarantine a site flagged in this many of the last quarantine_window "
+        "committed rounds (0 = never)");
+  visit("aggregation", "quarantine_window", a.quarantine_window,
+        "Robust rules: the committed rounds quarantine_after counts flags in");
   visit("aggregation", "server_optimizer", a.server_optimizer,
         "sgd (global += server_lr * mean delta) or adam (one Adam step along the mean delta)");
   visit("aggregation", "server_lr", a.server_lr, "Step size of the server optimizer");

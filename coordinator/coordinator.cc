@@ -218,7 +218,11 @@ void Coordinator::Impl::carry_out() {
       }
     } else if (auto* close = std::get_if<CloseSession>(&action)) {
       if (auto found = sessions_.find(close->session); found != sessions_.end()) {
-        found->second->close(close->code, close->message);
+        // After the current handler, as StopServing's: a reply it is about to send (the verdict
+        // on the upload whose round quarantined this site, say) goes out before the Goodbye.
+        asio::post(io_, [session = found->second, code = close->code, message = close->message] {
+          session->close(code, message);
+        });
         sessions_.erase(found);
       }
     } else if (auto* deadline = std::get_if<SetDeadline>(&action)) {

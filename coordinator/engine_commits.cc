@@ -12,6 +12,9 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace fedgan::coordinator {
 
 namespace {
@@ -22,6 +25,20 @@ storage::StateDict copy_of(const storage::StateDict& state) {
   copy.reserve(state.size());
   for (const auto& item : state) copy.insert(item.key(), item.value().clone());
   return copy;
+}
+
+storage::RuleEffect storage_effect(aggregation::UpdateEffect effect) {
+  switch (effect) {
+    case aggregation::UpdateEffect::kKept:
+      return storage::RuleEffect::kKept;
+    case aggregation::UpdateEffect::kDownWeighted:
+      return storage::RuleEffect::kDownWeighted;
+    case aggregation::UpdateEffect::kClipped:
+      return storage::RuleEffect::kClipped;
+    case aggregation::UpdateEffect::kExcluded:
+      break;
+  }
+  return storage::RuleEffect::kExcluded;
 }
 
 }  // namespace
@@ -62,10 +79,15 @@ void RoundEngine::State::commit_round() {
     // Each loss is within +-1e9 (check_update_fields), so neither sum nor mean can overflow.
     const double mean_loss = sum / static_cast<double>(round.loss_counts[key]);
     mean_losses[key] = mean_loss;
-    losses += fmt::format(", {} {:.4f}", key == protocol::metric::kGeneratorLoss ? "G loss" : "D loss", mean_loss);
+    losses += fmt::format(", {} {:.4f}",
+                          key == protocol::metric::kGeneratorLoss ? "G loss" : "D loss", mean_loss);
   }
   const size_t updates = round.aggregator->num_updates();
   PendingCommit pending;
+  pending.commit.reviews = review_updates(round);
+  for (size_t i = 0; i < pending.commit.reviews.size(); ++i) {
+    if (pending.commit.reviews[i].flagged) pending.flagged.push_back(round.accepted_identities[i]);
+  }
   pending.round = round.attempt.round;
   pending.round_id = round.attempt.round_id;
   pending.started = round.started_at;
@@ -98,6 +120,40 @@ void RoundEngine::State::commit_round() {
   actions.push_back(ResumeLater{});
 }
 
+// Each accepted update's row gains how it compared with the round: its norm's z-score within the
+// round and, under a rule that kept every update, its distance and cosine to the aggregate and
+// what the rule did to it. Flagged: excluded or clipped by the rule, or given under half an equal
+// share of the aggregate.
+std::vector<storage::UpdateReview> RoundEngine::State::review_updates(
+    const RunningRound& round) const {
+  const auto& norms = round.aggregated_norms;
+  const size_t n = round.accepted_update_ids.size();
+  if (n == 0 || norms.size() != n) return {};
+  double mean = 0;
+  for (const double norm : norms) mean += norm / static_cast<double>(n);
+  double variance = 0;
+  for (const double norm : norms)
+    variance += (norm - mean) * (norm - mean) / static_cast<double>(n);
+  const double deviation = std::sqrt(variance);
+  const auto kept = aggregation_->review(*round.aggregator);
+  std::vector<storage::UpdateReview> reviews(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& review = reviews[i];
+    review.update_id = round.accepted_update_ids[i];
+    review.norm_z_score = deviation > 0 ? (norms[i] - mean) / deviation : 0.0;
+    if (kept.size() != n) continue;
+    const auto& verdict = kept[i].verdict;
+    review.aggregate_distance = kept[i].distance;
+    review.aggregate_cosine = kept[i].cosine;
+    review.rule_effect = storage_effect(verdict.effect);
+    review.rule_weight = std::clamp(verdict.weight, 0.0, 1.0);
+    review.flagged = verdict.effect == aggregation::UpdateEffect::kExcluded ||
+                     verdict.effect == aggregation::UpdateEffect::kClipped ||
+                     verdict.weight < 0.5 / static_cast<double>(n);
+  }
+  return reviews;
+}
+
 void RoundEngine::State::checkpoint_written() {
   if (pending_ && pending_->checkpoint->done()) settle_pending_commit();
 }
@@ -123,6 +179,8 @@ void RoundEngine::State::settle_pending_commit() {
   print(fmt::format("round {} committed: {}, checkpoint {}", pending.round, pending.summary,
                     written.file.path.string()));
   actions.push_back(RoundCommitted{pending.round, written.file.path});
+  // Before anything else: the last round's Goodbyes must not reach a quarantined site first.
+  quarantine_flagged(pending.round, pending.flagged);
   {
     PhaseTimer timer(phases.checkpoint);
     checkpoints_.prune({options_.storage.keep_last, options_.storage.keep_every},
@@ -153,6 +211,36 @@ void RoundEngine::State::settle_pending_commit() {
     finish_if_last(pending.round);
   }
   if (round_ && !round_->recorded) record_round_start();
+}
+
+// After the round that flagged them is committed: a site flagged too often is closed with
+// STATUS_QUARANTINED and leaves the running round (an upload in flight is recorded as refused);
+// its later Hellos are refused (site_connected).
+void RoundEngine::State::quarantine_flagged(int64_t round,
+                                            const std::vector<std::string>& flagged) {
+  for (const std::string& identity : quarantine_.committed(round, flagged)) {
+    const std::string why = fmt::format(
+        "{} is quarantined for the rest of run '{}': its update was flagged in {} of the last {} "
+        "committed rounds (aggregation.quarantine_after)",
+        identity, options_.storage.run_id, quarantine_.flagged_rounds(identity),
+        quarantine_.window());
+    log(storage::EventLevel::kWarning, "client_quarantined", why, identity);
+    print(why, true);
+    const auto session = sessions_.find(identity);
+    if (session == sessions_.end()) continue;
+    actions.push_back(CloseSession{session->second, wire::STATUS_QUARANTINED, why});
+    sessions_.erase(session);
+    if (!round_) continue;
+    // The round that started meanwhile is in the database before anything is filed under it.
+    if (!round_->recorded) record_round_start();
+    if (round_->roster.is_uploading(identity)) {
+      record_refusal(facts_of(identity, running_attempt_id()),
+                     protocol::ProtocolError(wire::STATUS_QUARANTINED, why));
+    }
+    round_->roster.drop(identity);
+    // The round is judged again once this handler's actions are out: it may now fail or commit.
+    actions.push_back(ResumeLater{});
+  }
 }
 
 void RoundEngine::State::evaluation_done(const EvaluateRound& request,

@@ -43,6 +43,11 @@ void RoundEngine::State::maybe_start_round() {
   start_round();
 }
 
+void RoundEngine::State::resume() {
+  if (round_) return evaluate_round(false);
+  maybe_start_round();
+}
+
 void RoundEngine::State::start_round() {
   std::vector<std::string> connected;
   for (const auto& entry : sessions_) connected.push_back(entry.first);
@@ -87,7 +92,12 @@ void RoundEngine::State::start_round() {
                               {},
                               {},
                               {},
-                              phases});
+                              phases,
+                              0.0,
+                              0,
+                              0,
+                              {},
+                              {}});
   // Recorded now, or once the previous round's commit is (its checkpoint is being written).
   if (!pending_) record_round_start();
   print(fmt::format("round {} attempt {}: {} of {} connected clients selected, quorum {}{}, {}",
@@ -194,6 +204,22 @@ void RoundEngine::State::restore_norm_history() {
     restored[networks] = true;
     norm_bound_.committed(networks, store_.history().aggregated_norms(round->round_id));
     if (restored.size() == 3) break;
+  }
+}
+
+// Quarantines outlive restarts: the ones recorded as events stand, and the flags of the last
+// quarantine_window committed rounds count on.
+void RoundEngine::State::restore_quarantine() {
+  if (!quarantine_.enabled()) return;
+  auto history = store_.history();
+  for (const auto& identity : history.quarantined_clients(options_.storage.run_id)) {
+    quarantine_.restore_quarantined(identity);
+  }
+  const auto last = history.last_committed_round(options_.storage.run_id);
+  if (!last) return;
+  const int64_t first = last->round - static_cast<int64_t>(quarantine_.window()) + 1;
+  for (const auto& [round, identity] : history.flagged_updates(options_.storage.run_id, first)) {
+    quarantine_.restore_flag(round, identity);
   }
 }
 

@@ -11,6 +11,7 @@
 #include "coordinator/client_session.h"
 #include "coordinator/global_model.h"
 #include "coordinator/norm_bound.h"
+#include "coordinator/quarantine.h"
 #include "coordinator/round_aggregation.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/round_phases.h"
@@ -47,6 +48,8 @@ struct RunningRound {
   double slowest_training = 0;  // the longest train_seconds an accepted update reported
   uint64_t bytes_received = 0;  // encoded deltas of the accepted updates
   uint64_t bytes_sent = 0;      // encoded models queued to the selected clients
+  std::vector<int64_t> accepted_update_ids;  // their rows, in the order aggregated
+  std::vector<std::string> accepted_identities;  // who sent them, in the same order
 };
 
 // An attempt that ended, kept so that a late upload carrying one of its nonces is filed under it.
@@ -63,6 +66,7 @@ struct PendingCommit {
   double started = 0;  // unix seconds: when its attempt started
   RoundPhases phases;
   storage::RoundCommit commit;  // all but the checkpoint's path and digest
+  std::vector<std::string> flagged;  // the sites whose updates the reviews flag
   std::string summary;          // ", 4 updates, G loss ..., aggregate norm ..., 1.2 s"
   double slowest_training = 0;
   uint64_t bytes_sent = 0;
@@ -96,6 +100,8 @@ class RoundEngine::State {
 
   // engine_rounds.cc
   void maybe_start_round();
+  // ResumeLater's answer: the running round is judged again (a site left it), or the next starts.
+  void resume();
   void evaluate_round(bool deadline_passed);
   void time_advanced();
 
@@ -119,8 +125,13 @@ class RoundEngine::State {
                 const std::shared_ptr<ModelSnapshot>& snapshot);
   void record_round_start();
   void fail_round(const std::string& reason);
+  std::vector<storage::UpdateReview> review_updates(const RunningRound& round) const;
   void end_attempt();
   void restore_norm_history();
+  void restore_quarantine();
+
+  // quarantine (engine_commits.cc)
+  void quarantine_flagged(int64_t round, const std::vector<std::string>& flagged);
 
   // engine_commits.cc
   void commit_round();
@@ -143,6 +154,7 @@ class RoundEngine::State {
   std::unique_ptr<CheckpointWriter> writer_;
   std::unique_ptr<RoundAggregation> aggregation_;
   NormBound norm_bound_;
+  Quarantine quarantine_;
   bool evaluates_ = false;                     // evaluation.every_rounds > 0
   std::map<std::string, SessionId> sessions_;  // greeted, by identity
   std::optional<RunningRound> round_;

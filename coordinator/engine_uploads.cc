@@ -6,6 +6,7 @@
 #include "coordinator/engine_state.h"
 
 #include "aggregation/delta.h"
+#include "aggregation/error.h"
 #include "storage/error.h"
 
 #include <fmt/format.h>
@@ -66,7 +67,8 @@ wire::Status RoundEngine::State::update_received(const std::string& identity, ui
   // The row first: an update the history does not show never reaches the aggregate.
   try {
     PhaseTimer timer(phases.database);
-    store_.record_update(accepted_update(facts));
+    round_->accepted_update_ids.push_back(store_.record_update(accepted_update(facts)));
+    round_->accepted_identities.push_back(facts.identity);
   } catch (const storage::StorageError& error) {
     print(fmt::format("the accepted update of {} could not be recorded: {}", facts.identity,
                       error.what()),
@@ -75,10 +77,17 @@ wire::Status RoundEngine::State::update_received(const std::string& identity, ui
     evaluate_round(false);
     return make_status(wire::STATUS_INTERNAL, "the update could not be recorded");
   }
-  {
-    // Cannot throw: the buffer has the model's layout and admission bounded the sample count.
+  try {
+    // The buffer has the model's layout and admission bounded the sample count: only a rule that
+    // keeps updates can fail here, when its spill file cannot be written.
     PhaseTimer timer(phases.aggregation);
     round_->aggregator->add(update.delta->views(), update.header.num_samples());
+  } catch (const aggregation::AggregationError& error) {
+    // Its row says accepted; the attempt fails, so no committed model depends on it.
+    round_->roster.finish(facts.identity, false);
+    fail_round(fmt::format("the accepted update of {} could not be kept for aggregation: {}",
+                           facts.identity, error.what()));
+    return make_status(wire::STATUS_INTERNAL, "the update could not be kept for aggregation");
   }
   round_->roster.finish(facts.identity, true);
   round_->aggregated_norms.push_back(verdict.scale != 1.0 ? *round_->norm_bound : norm);

@@ -338,6 +338,7 @@ Json status_json(const RunSummary& s) {
                           .add("last_seen_utc", utc_text(c.last_seen, true))
                           .add("updates_accepted", c.updates_accepted)
                           .add("updates_rejected", c.updates_rejected)
+                          .add("flagged_rounds", c.flagged_rounds)
                           .get());
   }
   std::optional<std::string> finished_utc;
@@ -391,11 +392,11 @@ void print_status_text(const RunSummary& s, std::ostream& out) {
   line("clients", fmt::format("{} known{}", s.clients_known,
                               s.recent_clients.empty() ? "" : "; seen most recently:"));
   if (s.recent_clients.empty()) return;
-  TextTable table({"identity", "last seen (UTC)", "accepted", "rejected"},
-                  {false, false, true, true});
+  TextTable table({"identity", "last seen (UTC)", "accepted", "rejected", "flagged rounds"},
+                  {false, false, true, true, true});
   for (const storage::Client& c : s.recent_clients) {
     table.add({c.identity, utc_text(c.last_seen), std::to_string(c.updates_accepted),
-               std::to_string(c.updates_rejected)});
+               std::to_string(c.updates_rejected), std::to_string(c.flagged_rounds)});
   }
   table.print(out, "  ");
 }

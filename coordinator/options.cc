@@ -2,6 +2,7 @@
 
 #include "config/value_checks.h"
 #include "coordinator/error.h"
+#include "coordinator/rule_options.h"
 #include "pki/identity.h"
 #include "text/printable.h"
 
@@ -190,6 +191,7 @@ void validate(const CoordinatorOptions& options) {
         "training.networks = \"alternate\" needs model.federate = \"both\": with a private "
         "discriminator the discriminator rounds would move nothing the federation shares");
   validate_aggregation(options.aggregation);
+  validate_rule(options.aggregation, options.rounds);
   validate_storage(options.storage);
   validate_evaluation(options.evaluation, options.model);
 }

@@ -76,6 +76,26 @@ constexpr std::array<config::EnumName<LrDecay>, 2> enum_names(LrDecay) {
   return {{{LrDecay::kNone, "none"}, {LrDecay::kLinear, "linear"}}};
 }
 
+/// aggregation.rule.
+enum class AggregationRule {
+  kFedAvg,
+  kMedian,
+  kTrimmedMean,
+  kMultiKrum,
+  kBulyan,
+  kGeometricMedian,
+  kCenteredClipping,
+};
+constexpr std::array<config::EnumName<AggregationRule>, 7> enum_names(AggregationRule) {
+  return {{{AggregationRule::kFedAvg, "fedavg"},
+           {AggregationRule::kMedian, "median"},
+           {AggregationRule::kTrimmedMean, "trimmed_mean"},
+           {AggregationRule::kMultiKrum, "multi_krum"},
+           {AggregationRule::kBulyan, "bulyan"},
+           {AggregationRule::kGeometricMedian, "geometric_median"},
+           {AggregationRule::kCenteredClipping, "centered_clipping"}}};
+}
+
 /// aggregation.norm_bound.
 enum class NormBoundKind { kAdaptive, kFixed, kNone };
 constexpr std::array<config::EnumName<NormBoundKind>, 3> enum_names(NormBoundKind) {
@@ -206,6 +226,39 @@ struct AggregationOptions {
   /// "uniform": every accepted update weighs the same.
   UpdateWeighting weighting = UpdateWeighting::kSamples;
   uint64_t max_samples_per_update = 0;
+  /// How a round's accepted deltas become one aggregate. "fedavg" (the default): the weighted
+  /// mean, streamed (one double per parameter whatever the number of updates). The others are
+  /// Byzantine-robust rules that keep every update of the round (in memory up to
+  /// robust_memory_mb, beyond it in a spill file in storage.checkpoint_dir) and weigh each alike:
+  /// "median" and "trimmed_mean" (coordinate-wise), "multi_krum", "bulyan", "geometric_median"
+  /// (smoothed Weiszfeld) and "centered_clipping" (its center starts at the last aggregate of the
+  /// same networks). The aggregate then moves the model as server_optimizer says.
+  AggregationRule rule = AggregationRule::kFedAvg;
+  /// trimmed_mean: the share of values dropped at each end of every coordinate, in [0, 0.5).
+  double trim_beta = 0.1;
+  /// multi_krum and bulyan: the number of Byzantine updates the rule is sized for (f). Every
+  /// round must be able to commit with at least 2f + 3 (Multi-Krum) or 4f + 3 (Bulyan) updates.
+  size_t byzantine = 1;
+  /// multi_krum: how many best-scored updates are averaged (m); 0 = n - f.
+  size_t krum_selected = 0;
+  /// geometric_median: the cap on Weiszfeld iterations.
+  size_t weiszfeld_iterations = 8;
+  /// centered_clipping: the clipping radius (tau, in the units of a delta's L2 norm) and the
+  /// number of clipping iterations.
+  double clip_radius = 1.0;
+  size_t clip_iterations = 3;
+  /// Robust rules: average the shuffled updates in buckets of this many before the rule (for
+  /// non-IID sites; Karimireddy et al. 2022). 0 or 1: no bucketing.
+  size_t bucket_size = 0;
+  /// Robust rules: MiB of a round's updates kept in memory; the rest is spilled to disk.
+  uint64_t robust_memory_mb = 1024;
+  /// Robust rules: a site whose update was flagged (excluded or clipped by the rule, or given
+  /// under half an equal share) in at least quarantine_after of the last quarantine_window
+  /// committed rounds is quarantined for the rest of the run: its session is closed with
+  /// STATUS_QUARANTINED and its Hellos refused, recorded as a `client_quarantined` event.
+  /// 0: never.
+  size_t quarantine_after = 0;
+  size_t quarantine_window = 10;
   /// How the weighted mean of the deltas moves the global model. "sgd": global += server_lr *
   /// mean (with 1, the mean of the local models: FedAvg). "adam": one Adam step per round along
   /// the mean with step size server_lr and the server_beta1/2, server_epsilon below (FedAdam);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "aggregation/aggregator.h"
+#include "aggregation/robust_aggregator.h"
 #include "coordinator/global_model.h"
 #include "coordinator/options.h"
 
@@ -29,6 +30,13 @@ class RoundAggregation {
                         const std::vector<bool>& moving, double server_lr) = 0;
   /// The sum of the weights of the round's updates, for the round's metrics.
   virtual double total_weight(const aggregation::Aggregator& round) const = 0;
+  /// What the rule did to each update of the round and how it compared with the aggregate, in the
+  /// order added, after commit(); empty for a rule that keeps no update (streaming FedAvg).
+  virtual std::vector<aggregation::KeptUpdateReview> review(
+      const aggregation::Aggregator& round) const {
+    (void)round;
+    return {};
+  }
 };
 
 /// The configured aggregation: streaming FedAvg (aggregation.weighting,

@@ -44,6 +44,7 @@ RoundEngine::State::State(const CoordinatorOptions& options,
       writer_(std::move(writer)),
       aggregation_(make_round_aggregation(options, model)),
       norm_bound_(options.aggregation),
+      quarantine_(options.aggregation.quarantine_after, options.aggregation.quarantine_window),
       evaluates_(options.evaluation.every_rounds > 0) {
   storage::Run run;
   run.run_id = options.storage.run_id;
@@ -59,6 +60,7 @@ RoundEngine::State::State(const CoordinatorOptions& options,
         aborted.round, aborted.attempt));
   }
   restore_norm_history();
+  restore_quarantine();
   if (resume.last_committed) {
     const auto& last = *resume.last_committed;
     model.load_checkpoint(*last.checkpoint_path, *last.checkpoint_sha256);
@@ -120,6 +122,13 @@ void RoundEngine::State::site_connected(SessionId session, const std::string& id
     log(storage::EventLevel::kWarning, "client_refused",
         fmt::format("{}: {}", reason_name(refused.code()), refused.what()), identity);
     throw;
+  }
+  if (quarantine_.holds(identity)) {
+    const std::string why = fmt::format(
+        "{} is quarantined for the rest of run '{}' (flagged in {} of {} committed rounds)",
+        identity, options_.storage.run_id, quarantine_.after(), quarantine_.window());
+    log(storage::EventLevel::kWarning, "client_refused", "QUARANTINED: " + why, identity);
+    throw ProtocolError(wire::STATUS_QUARANTINED, why);
   }
   if (auto previous = sessions_.find(identity); previous != sessions_.end()) {
     // A reconnecting site: the newer session wins; the older one is closed and, if it was in the
@@ -232,7 +241,7 @@ void RoundEngine::time_advanced(double now) {
 
 void RoundEngine::resume(double now) {
   state_->now = now;
-  state_->maybe_start_round();
+  state_->resume();
 }
 
 void RoundEngine::checkpoint_written(double now) {

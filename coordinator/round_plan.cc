@@ -36,6 +36,11 @@ size_t required_quorum(const RoundOptions& options, size_t selected) {
   return options.quorum == 0 ? selected : options.quorum;
 }
 
+size_t fewest_committing_updates(const RoundOptions& options) {
+  return options.quorum > 0 ? options.quorum
+                            : selection_size(options, clients_needed_to_start(options));
+}
+
 RoundDecision decide(size_t accepted, size_t outstanding, size_t quorum, bool deadline_passed) {
   if (accepted >= quorum && quorum > 0) return RoundDecision::kCommit;
   if (deadline_passed || accepted + outstanding < quorum || quorum == 0) {

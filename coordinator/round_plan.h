@@ -31,6 +31,10 @@ std::vector<std::string> select_clients(std::vector<std::string> connected,
 /// selected client when it is 0.
 size_t required_quorum(const RoundOptions& options, size_t selected);
 
+/// The fewest accepted updates a round can commit with: rounds.quorum, or with quorum 0 the
+/// selection when the fewest clients that start a round are connected.
+size_t fewest_committing_updates(const RoundOptions& options);
+
 enum class RoundDecision {
   kWait,    // keep collecting
   kCommit,  // quorum reached: aggregate and commit now

@@ -186,4 +186,24 @@ std::vector<Event> History::events(const std::string& run_id) {
   return read_all(s, read_event);
 }
 
+std::vector<std::string> History::quarantined_clients(const std::string& run_id) {
+  auto s = db_.prepare(
+      "SELECT DISTINCT client FROM events WHERE run_id = ? AND kind = 'client_quarantined' "
+      "AND client IS NOT NULL ORDER BY client");
+  s.bind_all(run_id);
+  return read_all(s, [](const Statement& row) { return row.column<std::string>(0); });
+}
+
+std::vector<std::pair<int64_t, std::string>> History::flagged_updates(const std::string& run_id,
+                                                                      int64_t first_round) {
+  auto s = db_.prepare(
+      "SELECT r.round, c.identity FROM updates u JOIN rounds r USING (round_id) "
+      "JOIN clients c USING (client_id) WHERE r.run_id = ? AND r.status = 'committed' "
+      "AND r.round >= ? AND u.flagged = 1 ORDER BY r.round, c.identity");
+  s.bind_all(run_id, first_round);
+  return read_all(s, [](const Statement& row) {
+    return std::make_pair(row.column<int64_t>(0), row.column<std::string>(1));
+  });
+}
+
 }  // namespace fedgan::storage

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fedgan::storage {
@@ -39,6 +40,14 @@ class History {
 
   /// Events of `run_id` in the order they were logged.
   std::vector<Event> events(const std::string& run_id);
+
+  /// The clients a `client_quarantined` event of `run_id` names, sorted.
+  std::vector<std::string> quarantined_clients(const std::string& run_id);
+
+  /// (round, identity) of every flagged update of `run_id`'s committed rounds from `first_round`
+  /// on, in round order.
+  std::vector<std::pair<int64_t, std::string>> flagged_updates(const std::string& run_id,
+                                                               int64_t first_round);
 
  private:
   Database& db_;  // owned by the caller

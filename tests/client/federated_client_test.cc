@@ -294,6 +294,37 @@ TEST_F(FederatedClientTest, OnlyTheRunFinishedCodeEndsTheClient) {
   EXPECT_NE(log().find("the coordinator finished the run"), std::string::npos) << log();
 }
 
+// A site the coordinator quarantined is not welcome again this run: it stops with exit code 4
+// instead of reconnecting, whether it is told by a Goodbye or in answer to its Hello.
+TEST_F(FederatedClientTest, AQuarantineGoodbyeEndsTheClientWithItsOwnExitCode) {
+  start_client();
+  Endpoint coordinator = accept_client();
+  coordinator.connection->close(wire::STATUS_QUARANTINED,
+                                "site-1 is quarantined for the rest of run 'r'");
+  EXPECT_EQ(finish_client(), 4);
+  EXPECT_EQ(client_->stats().connections, 1);
+  EXPECT_NE(log().find("the coordinator quarantined this site for the rest of the run"),
+            std::string::npos)
+      << log();
+  EXPECT_EQ(log().find("reconnecting in"), std::string::npos) << log();
+}
+
+TEST_F(FederatedClientTest, AHelloRefusedAsQuarantinedEndsTheClient) {
+  start_client();
+  Endpoint first = accept_client();
+  first.connection->close(wire::STATUS_OK, "coordinator stopped");  // a restart: reconnect
+  auto second = server_->accepted(10s);
+  ASSERT_TRUE(second);
+  const auto hello = second->inbox->pop(10s);
+  ASSERT_TRUE(hello && hello->has_hello());
+  send_ack(*second, wire::STATUS_QUARANTINED, "site-1 is quarantined for the rest of run 'r'");
+  second->connection->close(wire::STATUS_QUARANTINED, "site-1 is quarantined");
+  EXPECT_EQ(finish_client(), 4);
+  EXPECT_EQ(client_->stats().connections, 1);  // counts welcomed connections only
+  EXPECT_NE(log().find("the coordinator refused this site: QUARANTINED"), std::string::npos)
+      << log();
+}
+
 TEST_F(FederatedClientTest, ReconnectsWhenTheCoordinatorGoesAwayMidRound) {
   start_client();
   Endpoint first = accept_client();

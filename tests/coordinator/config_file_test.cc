@@ -235,7 +235,7 @@ TEST(ConfigFile, TheDocumentedFileHasEveryKeyAtItsDefault) {
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty() && line[0] != '#' && line[0] != '[') ++keys;
   }
-  EXPECT_EQ(keys, 64u);
+  EXPECT_EQ(keys, 75u);
 
   ScratchDir dir;
   const CoordinatorOptions documented = load_config_file(write_file(dir / "doc.toml", toml));
@@ -476,7 +476,7 @@ TEST(ConfigJson, IsValidJsonWithEveryValue) {
   EXPECT_EQ(value("sorted(d)"),
             "['aggregation', 'evaluation', 'model', 'rounds', 'server', 'storage', 'tls', "
             "'training']");
-  EXPECT_EQ(value("sum(len(s) for s in d.values())"), "64");  // every field
+  EXPECT_EQ(value("sum(len(s) for s in d.values())"), "75");  // every field
   EXPECT_EQ(value("d[\"server\"][\"port\"], d[\"rounds\"][\"fraction\"]"), "(9443, 0.5)");
   EXPECT_EQ(value("d[\"rounds\"][\"deadline_seconds\"]"), "120.0");  // doubles stay floats
   EXPECT_EQ(value("d[\"training\"][\"lr_generator\"] == 1e-4"), "True");

@@ -117,10 +117,13 @@ fs::path populate(const ScratchDir& dir) {
   const auto r1a2 = store.begin_round("ring", 1, kT0 + 400, 3);
   store.record_update(accepted(r1a2.round_id, "site-1", kT0 + 420, 400,
                                R"({"generator_loss": 0.75, "discriminator_loss": 1.0})"));
-  store.record_update(accepted(r1a2.round_id, "site-2", kT0 + 430, 600,
-                               R"({"generator_loss": 1.25, "discriminator_loss": 1.5})"));
+  const int64_t site2 =
+      store.record_update(accepted(r1a2.round_id, "site-2", kT0 + 430, 600,
+                                   R"({"generator_loss": 1.25, "discriminator_loss": 1.5})"));
   store.record_update(accepted(r1a2.round_id, "site-3", kT0 + 450, 200, std::nullopt));
   storage::RoundCommit c1 = commit(kT0 + 460.5, 0.8125, 1);
+  // The robust rule left site-2's update out: one flagged round for site-2.
+  c1.reviews = {{site2, 3.5, -0.25, 1.4, storage::RuleEffect::kExcluded, 0.0, true}};
   c1.evaluation.modes_captured = 7;
   c1.evaluation.high_quality_fraction = 0.925;
   c1.evaluation.kl_to_uniform = 0.125;
@@ -322,10 +325,10 @@ TEST(StatusCommand, ShowsTheRunItsRoundsAndRecentClients) {
   ASSERT_NE(table, lines.end());
   ASSERT_EQ(lines.end() - table, 6);  // header and five clients
   using Words = std::vector<std::string>;
-  EXPECT_EQ(words_of(table[1]), (Words{"site-7", "2027-01-15", "08:13:20", "0", "0"}));
+  EXPECT_EQ(words_of(table[1]), (Words{"site-7", "2027-01-15", "08:13:20", "0", "0", "0"}));
   EXPECT_EQ(words_of(table[2])[0], "site-5");
-  EXPECT_EQ(words_of(table[3]), (Words{"site-2", "2027-01-15", "08:08:45", "1", "2"}));
-  EXPECT_EQ(words_of(table[4]), (Words{"site-1", "2027-01-15", "08:08:40", "3", "0"}));
+  EXPECT_EQ(words_of(table[3]), (Words{"site-2", "2027-01-15", "08:08:45", "1", "2", "1"}));
+  EXPECT_EQ(words_of(table[4]), (Words{"site-1", "2027-01-15", "08:08:40", "3", "0", "0"}));
   EXPECT_EQ(words_of(table[5])[0], "site-3");
 }
 
@@ -355,9 +358,9 @@ TEST(StatusCommand, JsonCarriesTheSameValues) {
       python(dir, json, "d[\"clients_known\"], [c[\"identity\"] for c in d[\"recent_clients\"]]"),
       "(7, ['site-7', 'site-5', 'site-2', 'site-1', 'site-3'])");
   EXPECT_EQ(python(dir, json,
-                   "[(c[\"updates_accepted\"], c[\"updates_rejected\"]) for c in "
-                   "d[\"recent_clients\"]]"),
-            "[(0, 0), (0, 0), (1, 2), (3, 0), (1, 0)]");
+                   "[(c[\"updates_accepted\"], c[\"updates_rejected\"], c[\"flagged_rounds\"]) "
+                   "for c in d[\"recent_clients\"]]"),
+            "[(0, 0, 0), (0, 0, 0), (1, 2, 1), (3, 0, 0), (1, 0, 0)]");
 }
 
 TEST(StatusCommand, AFinishedRunWithoutRoundsOrClients) {

@@ -22,12 +22,6 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
-std::vector<storage::Event> events_of(const CoordinatorOptions& options) {
-  auto db = storage::open_database(options.storage.database.string(), {5000, true});
-  storage::History history(db);
-  return history.events(options.storage.run_id);
-}
-
 bool printable_ascii_or_utf8(const std::string& text) {
   for (const unsigned char c : text) {
     if (c < 0x20 || c == 0x7f) return false;

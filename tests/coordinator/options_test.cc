@@ -204,6 +204,71 @@ TEST(Options, TrainingAndAggregationNumbersAreChecked) {
   EXPECT_REFUSED([](auto& o) { o.aggregation.min_samples = 0; }, "aggregation.min_samples is 0");
 }
 
+TEST(Options, ARobustRuleMustBeDefinedForTheSmallestRoundThatCanCommit) {
+  // The defaults commit with every selected client once 2 are connected: 2 updates.
+  EXPECT_REFUSED([](auto& o) { o.aggregation.rule = AggregationRule::kMultiKrum; },
+                 "aggregation.rule \"multi_krum\" needs at least 5 updates per round, but a round "
+                 "can commit with 2 (rounds.quorum 0, rounds.min_clients 2)");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.aggregation.rule = AggregationRule::kBulyan;
+        o.rounds.min_clients = 10;
+        o.rounds.quorum = 6;
+      },
+      "aggregation.rule \"bulyan\" needs at least 7 updates per round, but a round can commit "
+      "with 6");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.aggregation.rule = AggregationRule::kMultiKrum;
+        o.aggregation.bucket_size = 2;
+        o.rounds.min_clients = 8;
+      },
+      "aggregation.rule \"multi_krum\" with buckets of 2 needs at least 9 updates per round, "
+      "but a round can commit with 8");
+  EXPECT_EQ(error_after([](auto& o) {
+              o.aggregation.rule = AggregationRule::kMultiKrum;
+              o.rounds.min_clients = 5;
+            }),
+            "");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.aggregation.rule = AggregationRule::kMultiKrum;
+        o.aggregation.krum_selected = 6;
+        o.rounds.min_clients = 5;
+      },
+      "aggregation.krum_selected is 6 but a round can commit with 5 updates");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.aggregation.rule = AggregationRule::kTrimmedMean;
+        o.aggregation.trim_beta = 0.5;
+      },
+      "aggregation.rule \"trimmed_mean\": ");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.aggregation.rule = AggregationRule::kCenteredClipping;
+        o.aggregation.clip_radius = 0;
+      },
+      "aggregation.rule \"centered_clipping\": ");
+  // FedAvg ignores the robust rules' options.
+  EXPECT_EQ(error_after([](auto& o) { o.aggregation.trim_beta = 0.7; }), "");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.quarantine_after = 2; },
+                 "aggregation.quarantine_after is 2 but aggregation.rule is \"fedavg\", which "
+                 "flags no update");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.aggregation.rule = AggregationRule::kMedian;
+        o.aggregation.quarantine_after = 11;
+      },
+      "aggregation.quarantine_after is 11 but aggregation.quarantine_window is 10");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.quarantine_window = 0; },
+                 "aggregation.quarantine_window is 0: it must be in [1, 100000]");
+  EXPECT_EQ(error_after([](auto& o) {
+              o.aggregation.rule = AggregationRule::kMedian;
+              o.aggregation.quarantine_after = 3;
+            }),
+            "");
+}
+
 TEST(Options, StorageAndEvaluationAreChecked) {
   EXPECT_REFUSED([](auto& o) { o.storage.run_id = ""; }, "storage.run_id");
   EXPECT_REFUSED([](auto& o) { o.storage.run_id = std::string(201, 'r'); }, "storage.run_id");

@@ -76,6 +76,12 @@ std::vector<storage::Round> rounds_of(const CoordinatorOptions& options) {
   return history.rounds(options.storage.run_id);
 }
 
+std::vector<storage::Event> events_of(const CoordinatorOptions& options) {
+  auto db = storage::open_database(options.storage.database.string(), {5000, true});
+  storage::History history(db);
+  return history.events(options.storage.run_id);
+}
+
 nlohmann::json metrics_of(const storage::Round& round) {
   return nlohmann::json::parse(round.metrics_json.value_or("{}"));
 }

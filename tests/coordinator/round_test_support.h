@@ -64,6 +64,8 @@ std::vector<storage::Round> rounds_of(const CoordinatorOptions& options);
 /// A committed round's `metrics` JSON, parsed (an empty object when it has none).
 nlohmann::json metrics_of(const storage::Round& round);
 std::vector<storage::Update> updates_of(const CoordinatorOptions& options, int64_t round_id);
+/// The run's events, in the order they were logged.
+std::vector<storage::Event> events_of(const CoordinatorOptions& options);
 
 /// The federated tensors of a committed round's checkpoint, in manifest order.
 std::vector<std::vector<float>> committed_model(const storage::Round& round,

@@ -136,7 +136,7 @@ TEST(Messages, EveryStatusCodeHasAName) {
     ASSERT_TRUE(wire::StatusCode_IsValid(code)) << code;
     EXPECT_EQ(wire::StatusCode_Name(static_cast<wire::StatusCode>(code)).rfind("STATUS_", 0), 0u);
   }
-  EXPECT_EQ(wire::StatusCode_MAX, wire::STATUS_RUN_FINISHED);
+  EXPECT_EQ(wire::StatusCode_MAX, wire::STATUS_QUARANTINED);
 }
 
 }  // namespace
