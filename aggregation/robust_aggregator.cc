@@ -46,6 +46,13 @@ void RobustAggregator::set_server_lr(double server_lr) {
   server_lr_ = server_lr;
 }
 
+void RobustAggregator::clip_to_round_median(double factor) {
+  check(factor == 0 || (std::isfinite(factor) && factor >= 1),
+        "the round's norm bound factor is {}: it must be 0 (off) or a finite number >= 1", factor);
+  check(store_->num_rows() == 0, "the round's norm bound is set before the first update");
+  round_norm_factor_ = factor;
+}
+
 void RobustAggregator::add(const ConstViews& delta, uint64_t num_samples) {
   check_views(layout_, delta, "delta");
   check(aggregate_.empty(), "an update was added after the round's aggregate was computed");
@@ -54,15 +61,47 @@ void RobustAggregator::add(const ConstViews& delta, uint64_t num_samples) {
     if (kept_[t]) pieces.emplace_back(delta[t], layout_.tensors[t].size);
   }
   store_->append(pieces);
+  if (round_norm_factor_ > 0) {
+    double squares = 0;
+    for (const auto& [data, size] : pieces) {
+      for (size_t i = 0; i < size; ++i) squares += static_cast<double>(data[i]) * data[i];
+    }
+    norms_.push_back(std::sqrt(squares));
+  }
   // Admission bounds each count to 2^40, so a sum over 2^23 updates cannot wrap.
   total_samples_ += num_samples;
+}
+
+// The median of the round's norms (the mean of the two middle ones for an even count), times the
+// factor: every update above it is scaled down to it, once, before the rule reads the updates.
+void RobustAggregator::clip_rows_to_round_median() const {
+  if (round_norm_factor_ <= 0 || !round_clipped_.empty() || norms_.empty()) return;
+  std::vector<double> sorted = norms_;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t mid = sorted.size() / 2;
+  const double median = sorted.size() % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const double bound = round_norm_factor_ * median;
+  round_clipped_.assign(norms_.size(), false);
+  if (!(bound > 0)) return;  // most updates are zero: nothing to scale them toward
+  round_bound_ = bound;
+  for (size_t i = 0; i < norms_.size(); ++i) {
+    if (norms_[i] <= bound) continue;
+    store_->scale_row(i, bound / norms_[i]);
+    round_clipped_[i] = true;
+  }
 }
 
 void RobustAggregator::run_rule() const {
   if (!aggregate_.empty()) return;
   check(store_->num_rows() > 0, "no update was added: there is nothing to aggregate");
+  clip_rows_to_round_median();
   std::vector<float> result(store_->num_columns());
   std::vector<UpdateVerdict> verdicts = rule_.aggregate(*store_, shuffle_seed_, result.data());
+  for (size_t i = 0; i < round_clipped_.size() && i < verdicts.size(); ++i) {
+    if (round_clipped_[i] && verdicts[i].effect != UpdateEffect::kExcluded) {
+      verdicts[i].effect = UpdateEffect::kClipped;
+    }
+  }
   check(verdicts.size() == store_->num_rows(), "the rule returned {} verdicts for {} updates",
         verdicts.size(), store_->num_rows());
   aggregate_ = std::move(result);
@@ -156,6 +195,7 @@ std::vector<KeptUpdateReview> RobustAggregator::review() const {
   std::vector<KeptUpdateReview> reviews(rows);
   for (size_t r = 0; r < rows; ++r) {
     reviews[r].verdict = verdicts_[r];
+    reviews[r].norm_bound = round_bound_;
     reviews[r].distance = std::sqrt(distances[r]);
     if (squares[r] > 0 && aggregate_squares > 0) {
       // Clamped: rounding can take |cos| a hair past 1 for parallel vectors.
@@ -169,6 +209,9 @@ std::vector<KeptUpdateReview> RobustAggregator::review() const {
 void RobustAggregator::reset() {
   store_ = std::make_unique<UpdateStore>(kept_columns(layout_, kept_), store_options_);
   total_samples_ = 0;
+  norms_.clear();
+  round_bound_.reset();
+  round_clipped_.clear();
   aggregate_.clear();
   verdicts_.clear();
 }

@@ -15,7 +15,9 @@ namespace fedgan::aggregation {
 
 /// How one kept update compared with the round's aggregate, over the kept tensors.
 struct KeptUpdateReview {
-  UpdateVerdict verdict;
+  UpdateVerdict verdict;  ///< kClipped also when the round's norm bound clipped it
+  /// The round's own bound (clip_to_round_median), when one applied.
+  std::optional<double> norm_bound;
   double distance = 0;           ///< L2 distance to the aggregate
   std::optional<double> cosine;  ///< cosine similarity; empty when either vector is zero
 };
@@ -38,6 +40,13 @@ class RobustAggregator final : public Aggregator {
   /// Sets the server learning rate apply_to uses (a schedule changes it per round). Throws
   /// AggregationError unless it is finite and positive.
   void set_server_lr(double server_lr);
+  /// Before the rule runs, clips every update whose L2 norm (over the kept tensors) is above
+  /// `factor` times the median norm of the round's updates to that bound (aggregation.norm_bound =
+  /// "round_median"). 0 turns it off (the default). Throws AggregationError unless factor is 0 or
+  /// finite and >= 1, or once an update was added.
+  void clip_to_round_median(double factor);
+  /// The round's bound once the rule ran with clip_to_round_median; nullopt otherwise.
+  std::optional<double> round_norm_bound() const { return round_bound_; }
   /// Keeps the delta's kept tensors; the sample count is only summed (robust rules weigh every
   /// update alike). Throws AggregationError for views that do not match the layout, after the
   /// aggregate was computed, or when the spill file cannot be written (the store unchanged).
@@ -65,11 +74,14 @@ class RobustAggregator final : public Aggregator {
   /// The flat aggregate over the kept tensors, in layout order: empty until the rule ran.
   const std::vector<float>& kept_aggregate() const { return aggregate_; }
   const std::vector<bool>& kept() const { return kept_; }
+  /// The round's kept updates (how many stayed in memory, how many were spilled).
+  const UpdateStore& kept_updates() const { return *store_; }
 
   void reset() override;
 
  private:
   void run_rule() const;
+  void clip_rows_to_round_median() const;
 
   ModelLayout layout_;
   std::vector<bool> kept_;
@@ -79,6 +91,10 @@ class RobustAggregator final : public Aggregator {
   uint64_t shuffle_seed_;
   double server_lr_;
   uint64_t total_samples_ = 0;
+  double round_norm_factor_ = 0;
+  std::vector<double> norms_;  // of each kept update, while clip_to_round_median is on
+  mutable std::optional<double> round_bound_;
+  mutable std::vector<bool> round_clipped_;
   // The rule's result, computed on first demand by the const accessors.
   mutable std::vector<float> aggregate_;
   mutable std::vector<UpdateVerdict> verdicts_;

@@ -14,14 +14,14 @@ namespace fedgan::aggregation {
 /// norm-bounded) deltas unweighted: a reported sample count is the one number a hostile site
 /// controls freely, so robust rules do not let it weigh in.
 enum class RuleKind {
-  kMedian,           ///< coordinate-wise median
-  kTrimmedMean,      ///< coordinate-wise mean without the beta*n lowest and highest values
-  kMultiKrum,        ///< mean of the m updates with the lowest Krum scores (Blanchard et al. 2017)
-  kBulyan,           ///< Krum selection of n - 2f, then a trimmed mean of the beta = n - 4f values
-                     ///< closest to the coordinate-wise median (El Mhamdi et al. 2018)
-  kGeometricMedian,  ///< smoothed Weiszfeld iterations, as in RFA (Pillutla et al. 2022)
-  kCenteredClipping, ///< iterative clipping around a center that starts at the last aggregate
-                     ///< (Karimireddy, He, Jaggi 2021)
+  kMedian,            ///< coordinate-wise median
+  kTrimmedMean,       ///< coordinate-wise mean without the beta*n lowest and highest values
+  kMultiKrum,         ///< mean of the m updates with the lowest Krum scores (Blanchard et al. 2017)
+  kBulyan,            ///< Krum selection of n - 2f, then a trimmed mean of the beta = n - 4f values
+                      ///< closest to the coordinate-wise median (El Mhamdi et al. 2018)
+  kGeometricMedian,   ///< smoothed Weiszfeld iterations, as in RFA (Pillutla et al. 2022)
+  kCenteredClipping,  ///< iterative clipping around a center that starts at the last aggregate
+                      ///< (Karimireddy, He, Jaggi 2021)
 };
 
 /// What the rule did to one update, for the round's `updates` rows.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -104,6 +105,21 @@ void UpdateStore::append(const std::vector<Piece>& pieces) {
     offset += size * sizeof(float);
   }
   ++spilled_rows_;
+  spilled_scales_.push_back(1.0);
+}
+
+void UpdateStore::scale_row(size_t row, double factor) {
+  check(row < num_rows(), "row {} of a store of {} rows cannot be scaled", row, num_rows());
+  check(std::isfinite(factor) && factor > 0, "a row's scale must be finite and > 0, got {}",
+        factor);
+  if (row < memory_rows_.size()) {
+    float* values = memory_rows_[row].get();
+    for (size_t i = 0; i < num_columns_; ++i) {
+      values[i] = static_cast<float>(static_cast<double>(values[i]) * factor);
+    }
+    return;
+  }
+  spilled_scales_[row - memory_rows_.size()] *= factor;
 }
 
 void UpdateStore::for_each_block(const BlockVisitor& visit) const {
@@ -118,6 +134,11 @@ void UpdateStore::for_each_block(const BlockVisitor& visit) const {
       float* block = spilled.data() + s * width;
       spill_->read_at(static_cast<uint64_t>(s) * row_bytes + first * sizeof(float), block,
                       length * sizeof(float));
+      if (const double scale = spilled_scales_[s]; scale != 1.0) {
+        for (size_t i = 0; i < length; ++i) {
+          block[i] = static_cast<float>(static_cast<double>(block[i]) * scale);
+        }
+      }
       rows[memory_rows_.size() + s] = block;
     }
     visit(first, length, rows.data());

@@ -48,6 +48,11 @@ class UpdateStore final : public UpdateMatrix {
   size_t block_columns() const override { return options_.block_columns; }
   void for_each_block(const BlockVisitor& visit) const override;
 
+  /// Multiplies every value of row `row` by `factor` (each product in double, rounded once), as
+  /// clip_to_norm scales a delta: in place for a row in memory, when read back for a spilled one.
+  /// Throws AggregationError for a row out of range or a factor that is not finite and positive.
+  void scale_row(size_t row, double factor);
+
   size_t rows_in_memory() const { return memory_rows_.size(); }
   size_t rows_spilled() const { return spilled_rows_; }
 
@@ -61,6 +66,7 @@ class UpdateStore final : public UpdateMatrix {
   std::vector<std::unique_ptr<float[]>> memory_rows_;
   std::unique_ptr<SpillFile> spill_;
   size_t spilled_rows_ = 0;
+  std::vector<double> spilled_scales_;  // the factor each spilled row is read back with
 };
 
 }  // namespace fedgan::aggregation

@@ -147,6 +147,7 @@ std::vector<storage::UpdateReview> RoundEngine::State::review_updates(
     review.aggregate_cosine = kept[i].cosine;
     review.rule_effect = storage_effect(verdict.effect);
     review.rule_weight = std::clamp(verdict.weight, 0.0, 1.0);
+    review.norm_bound = kept[i].norm_bound;
     review.flagged = verdict.effect == aggregation::UpdateEffect::kExcluded ||
                      verdict.effect == aggregation::UpdateEffect::kClipped ||
                      verdict.weight < 0.5 / static_cast<double>(n);

@@ -30,6 +30,7 @@ std::optional<double> NormBound::for_round(gan::TrainedNetworks networks,
                                            double global_norm) const {
   switch (kind_) {
     case NormBoundKind::kNone:
+    case NormBoundKind::kRoundMedian:  // applied to the kept updates at commit (RobustStep)
       return std::nullopt;
     case NormBoundKind::kFixed:
       return fixed_;

@@ -97,11 +97,12 @@ constexpr std::array<config::EnumName<AggregationRule>, 7> enum_names(Aggregatio
 }
 
 /// aggregation.norm_bound.
-enum class NormBoundKind { kAdaptive, kFixed, kNone };
-constexpr std::array<config::EnumName<NormBoundKind>, 3> enum_names(NormBoundKind) {
+enum class NormBoundKind { kAdaptive, kFixed, kNone, kRoundMedian };
+constexpr std::array<config::EnumName<NormBoundKind>, 4> enum_names(NormBoundKind) {
   return {{{NormBoundKind::kAdaptive, "adaptive"},
            {NormBoundKind::kFixed, "fixed"},
-           {NormBoundKind::kNone, "none"}}};
+           {NormBoundKind::kNone, "none"},
+           {NormBoundKind::kRoundMedian, "round_median"}}};
 }
 
 /// aggregation.norm_policy.
@@ -277,8 +278,11 @@ struct AggregationOptions {
   /// "adaptive" (the default): norm_bound_factor times the median norm, as aggregated, of the
   /// accepted updates of the last committed round that trained the same networks; before there is
   /// one, norm_bound_factor times the norm of the global model. "fixed": max_delta_norm.
-  /// "none": no bound. Whatever the bound, a round whose new global model would not be finite
-  /// fails instead of committing.
+  /// "none": no bound. "round_median" (robust rules only, which keep the round's updates):
+  /// norm_bound_factor times the median norm of the round's own updates, applied when the round
+  /// commits, before the rule; updates above it are clipped (norm_policy does not apply).
+  /// Whatever the bound, a round whose new global model would not be finite fails instead of
+  /// committing.
   NormBoundKind norm_bound = NormBoundKind::kAdaptive;
   /// The adaptive bound's multiple of the median norm; at least 1.
   double norm_bound_factor = 4.0;

@@ -104,9 +104,13 @@ class RobustStep : public RoundAggregation {
     store.memory_budget_bytes = options_.aggregation.robust_memory_mb << 20;
     store.spill_directory = options_.storage.checkpoint_dir;
     store.spill_name = fmt::format("round-{}-updates", round);
-    return std::make_unique<aggregation::RobustAggregator>(
+    auto aggregator = std::make_unique<aggregation::RobustAggregator>(
         layout_, kept_[static_cast<size_t>(networks)], *rule_, store,
         shuffle_seed_of_round(options_.rounds.seed, round), options_.aggregation.server_lr);
+    if (options_.aggregation.norm_bound == NormBoundKind::kRoundMedian) {
+      aggregator->clip_to_round_median(options_.aggregation.norm_bound_factor);
+    }
+    return aggregator;
   }
 
   double commit(aggregation::Aggregator& round, GlobalModel& model, const std::vector<bool>& moving,

@@ -58,6 +58,9 @@ void validate_rule(const AggregationOptions& a, const RoundOptions& rounds) {
         "be flagged that often",
         a.quarantine_after, a.quarantine_window);
   const auto rule = robust_rule_options(a);
+  check(rule || a.norm_bound != NormBoundKind::kRoundMedian,
+        "aggregation.norm_bound is \"round_median\" but aggregation.rule is \"fedavg\", which "
+        "keeps no update to take the median of: choose a robust rule or another norm_bound");
   check(rule || a.quarantine_after == 0,
         "aggregation.quarantine_after is {} but aggregation.rule is \"fedavg\", which flags no "
         "update: choose a robust rule or set quarantine_after = 0",

@@ -99,6 +99,9 @@ struct UpdateReview {
   std::optional<RuleEffect> rule_effect;  // robust rules only
   std::optional<double> rule_weight;      // its share of the aggregate, in [0, 1]
   bool flagged = false;                   // counted in clients.flagged_rounds
+  /// A bound known only at commit (aggregation.norm_bound = "round_median"): stored in
+  /// updates.norm_bound. Finite and positive.
+  std::optional<double> norm_bound;
 };
 
 /// What commit_round stores with a committed attempt.

@@ -303,14 +303,17 @@ void RunStore::record_review(int64_t round_id, const UpdateReview& r) {
   check(!r.rule_weight || (*r.rule_weight >= 0 && *r.rule_weight <= 1),
         "commit_round: update {}'s rule weight must be in [0, 1], got {}", r.update_id,
         r.rule_weight.value_or(0));
+  check(!r.norm_bound || (std::isfinite(*r.norm_bound) && *r.norm_bound > 0),
+        "commit_round: update {}'s norm bound must be finite and > 0, got {}", r.update_id,
+        r.norm_bound.value_or(0));
   std::optional<std::string> effect;
   if (r.rule_effect) effect = std::string(to_string(*r.rule_effect));
   Statement update = db_.prepare(
       "UPDATE updates SET aggregate_distance = ?, aggregate_cosine = ?, norm_z_score = ?, "
-      "rule_effect = ?, rule_weight = ?, flagged = ? "
+      "rule_effect = ?, rule_weight = ?, flagged = ?, norm_bound = coalesce(?, norm_bound) "
       "WHERE update_id = ? AND round_id = ? AND accepted = 1 RETURNING client_id");
   update.bind_all(r.aggregate_distance, r.aggregate_cosine, r.norm_z_score, effect, r.rule_weight,
-                  int64_t{r.flagged}, r.update_id, round_id);
+                  int64_t{r.flagged}, r.norm_bound, r.update_id, round_id);
   check(update.step(), "commit_round: update {} is not an accepted update of round_id {}",
         r.update_id, round_id);
   const auto client_id = update.column<int64_t>(0);

@@ -96,6 +96,45 @@ TEST(RobustAggregator, TheReviewMeasuresEachUpdateAgainstTheAggregate) {
   EXPECT_NEAR(weights, 1.0, 1e-12);
 }
 
+// aggregation.norm_bound = "round_median": norms 3, 5 and 50 (factor 2: bound 10); the third is
+// scaled to norm 10 before the rule, whether the updates are in memory or spilled.
+TEST(RobustAggregator, TheRoundsMedianNormClipsItsOutliersBeforeTheRule) {
+  const Tensors a{{{3.0f, 0.0f, 0.0f}, {0.0f, 0.0f}}};
+  const Tensors b{{{0.0f, 4.0f, 3.0f}, {0.0f, 0.0f}}};
+  const Tensors c{{{0.0f, 0.0f, 0.0f}, {30.0f, 40.0f}}};
+  RobustRuleOptions options = rule_options(RuleKind::kCenteredClipping);
+  options.clip_radius = 1e6;  // one iteration with a huge radius: the plain mean
+  options.clip_iterations = 1;
+  auto rule = make_robust_rule(options);
+  for (const uint64_t memory : {uint64_t{1} << 20, uint64_t{0}}) {
+    UpdateStoreOptions store;
+    store.memory_budget_bytes = memory;
+    store.spill_directory = std::filesystem::temp_directory_path();
+    RobustAggregator round(kLayout, {true, true}, *rule, store, 1, 1.0);
+    round.clip_to_round_median(2.0);
+    round.add(a.views(), 1);
+    round.add(b.views(), 1);
+    round.add(c.views(), 1);
+    Tensors mean = test::zeros_like(kLayout);
+    round.aggregate_into(mean.mutable_views());
+    ASSERT_TRUE(round.round_norm_bound().has_value());
+    EXPECT_EQ(*round.round_norm_bound(), 10.0);
+    // c scaled by 10/50 = 0.2: (6, 8); the mean of the three: (1, 4/3, 1, 2, 8/3).
+    EXPECT_EQ(mean.values[0], (std::vector<float>{1.0f, 4.0f / 3.0f, 1.0f})) << memory;
+    EXPECT_EQ(mean.values[1], (std::vector<float>{2.0f, 8.0f / 3.0f})) << memory;
+    const auto reviews = round.review();
+    EXPECT_NE(reviews[0].verdict.effect, UpdateEffect::kClipped);
+    EXPECT_EQ(reviews[2].verdict.effect, UpdateEffect::kClipped);
+    EXPECT_EQ(reviews[2].norm_bound, 10.0);
+  }
+  auto median = make_robust_rule(rule_options(RuleKind::kMedian));
+  RobustAggregator late(kLayout, {true, true}, *median, UpdateStoreOptions{}, 1, 1.0);
+  late.add(a.views(), 1);
+  EXPECT_TRUE(
+      contains(error_message([&] { late.clip_to_round_median(2.0); }), "before the first update"));
+  EXPECT_TRUE(contains(error_message([&] { late.clip_to_round_median(0.5); }), "0.5"));
+}
+
 TEST(RobustAggregator, AStepBeyondTheFloatRangeChangesNothing) {
   auto rule = make_robust_rule(rule_options(RuleKind::kMedian));
   UpdateStoreOptions store;

@@ -93,6 +93,26 @@ TEST(UpdateStore, RowsBeyondTheBudgetAreSpilledAndReadBackInOrder) {
   EXPECT_EQ(read_back(store), rows);
 }
 
+TEST(UpdateStore, AScaledRowReadsTheSameInMemoryAndSpilled) {
+  SpillDirectory directory;
+  UpdateStoreOptions options;
+  options.memory_budget_bytes = 10 * sizeof(float);  // row 0 in memory, rows 1 and 2 spilled
+  options.spill_directory = directory.path();
+  options.block_columns = 4;
+  UpdateStore store(10, options);
+  append_rows(store, 3);
+  store.scale_row(0, 0.5);
+  store.scale_row(2, 0.5);
+  const auto rows = read_back(store);
+  for (size_t c = 0; c < 10; ++c) {
+    EXPECT_EQ(rows[0][c], static_cast<float>(c) * 0.5f);
+    EXPECT_EQ(rows[1][c], row_values(1)[c]);
+    EXPECT_EQ(rows[2][c], static_cast<float>(200 + c) * 0.5f);
+  }
+  EXPECT_TRUE(contains(error_message([&] { store.scale_row(3, 0.5); }), "row 3 of a store of 3"));
+  EXPECT_TRUE(contains(error_message([&] { store.scale_row(1, 0.0); }), "finite and > 0"));
+}
+
 TEST(UpdateStore, TheSpillFileHasNoNameAndDiesWithTheStore) {
   SpillDirectory directory;
   UpdateStoreOptions options;

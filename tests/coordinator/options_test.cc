@@ -251,6 +251,13 @@ TEST(Options, ARobustRuleMustBeDefinedForTheSmallestRoundThatCanCommit) {
       "aggregation.rule \"centered_clipping\": ");
   // FedAvg ignores the robust rules' options.
   EXPECT_EQ(error_after([](auto& o) { o.aggregation.trim_beta = 0.7; }), "");
+  EXPECT_REFUSED([](auto& o) { o.aggregation.norm_bound = NormBoundKind::kRoundMedian; },
+                 "aggregation.norm_bound is \"round_median\" but aggregation.rule is \"fedavg\"");
+  EXPECT_EQ(error_after([](auto& o) {
+              o.aggregation.rule = AggregationRule::kGeometricMedian;
+              o.aggregation.norm_bound = NormBoundKind::kRoundMedian;
+            }),
+            "");
   EXPECT_REFUSED([](auto& o) { o.aggregation.quarantine_after = 2; },
                  "aggregation.quarantine_after is 2 but aggregation.rule is \"fedavg\", which "
                  "flags no update");

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <string>
 
 namespace fedgan::coordinator::testing {
@@ -111,6 +112,44 @@ INSTANTIATE_TEST_SUITE_P(UpdatesInMemoryOrSpilled, MedianRound, ::testing::Value
                            return info.param == 0 ? std::string("AllSpilled")
                                                   : std::string("InMemory");
                          });
+
+// aggregation.norm_bound = "round_median": no bound at upload, then the median of the round's own
+// norms times the factor, written into every accepted row when the round commits; the update above
+// it is clipped (its row says so) before the rule runs.
+TEST(RobustRound, TheRoundsMedianNormIsTheBoundItsUpdatesAreClippedTo) {
+  TempDir dir;
+  auto options = test_options(dir.path());
+  options.rounds.min_clients = 3;
+  options.aggregation.rule = AggregationRule::kMedian;
+  options.aggregation.norm_bound = NormBoundKind::kRoundMedian;
+  options.aggregation.norm_bound_factor = 1.0;
+  RunningCoordinator coordinator(options);
+  ThreeClients sites(coordinator);
+  ASSERT_TRUE(sites.tasks_arrived());
+  const ReceivedTask& task = *sites.tasks[0];
+  const std::array<float, 3> scales = {1.0f, 2.0f, -50.0f};
+  std::array<double, 3> norms{};
+  for (size_t s = 0; s < 3; ++s) {
+    const Upload upload{
+        make_delta(task, [&](size_t t, size_t i) { return wave(t, i, scales[s]); })};
+    double squares = 0;
+    for (const auto& tensor : upload.delta) {
+      for (const float v : tensor) squares += static_cast<double>(v) * v;
+    }
+    norms[s] = std::sqrt(squares);
+    EXPECT_EQ(sites.clients[s]->upload(*sites.tasks[s], upload).code(), wire::STATUS_OK);
+  }
+  ASSERT_EQ(coordinator.wait_stopped(), 0);
+  auto db = storage::open_database(options.storage.database.string(), {5000, true});
+  auto rows = db.prepare(
+      "SELECT c.identity, u.norm_bound, u.rule_effect FROM updates u JOIN clients c "
+      "USING (client_id) WHERE u.accepted ORDER BY c.identity");
+  for (size_t s = 0; s < 3; ++s) {
+    ASSERT_TRUE(rows.step());
+    EXPECT_NEAR(rows.column<double>(1), norms[1], 1e-9 * norms[1]) << rows.column<std::string>(0);
+    if (s == 2) EXPECT_EQ(rows.column<std::string>(2), "clipped");
+  }
+}
 
 // With quarantine after one flagged round, the attacker's session is closed with
 // STATUS_QUARANTINED once the round that flagged it commits, the event says why, and after a

@@ -398,15 +398,18 @@ TEST(RunStore, AReviewOutOfRangeOrOfAnotherRoundLeavesTheRoundUncommitted) {
     EXPECT_EQ(store.history().rounds("r").back().status, RoundStatus::kRunning);
     EXPECT_EQ(store_client_flags(db, "alice"), 0);
   };
-  refused({alice, 1.0, 1.5, 0, RuleEffect::kKept, 0.5, true}, "cosine must be in [-1, 1]");
-  refused({alice, -1.0, 0.5, 0, RuleEffect::kKept, 0.5, true}, "distance must be finite");
-  refused(
-      {alice, 1.0, 0.5, std::numeric_limits<double>::quiet_NaN(), std::nullopt, std::nullopt, true},
-      "z-score");
-  refused({alice, 1.0, 0.5, 0, RuleEffect::kClipped, 1.5, true}, "rule weight must be in [0, 1]");
-  refused({alice + 1, 1.0, 0.5, 0, RuleEffect::kKept, 0.5, true},
+  refused({alice, 1.0, 1.5, 0, RuleEffect::kKept, 0.5, true, std::nullopt},
+          "cosine must be in [-1, 1]");
+  refused({alice, -1.0, 0.5, 0, RuleEffect::kKept, 0.5, true, std::nullopt},
+          "distance must be finite");
+  refused({alice, 1.0, 0.5, std::numeric_limits<double>::quiet_NaN(), std::nullopt, std::nullopt,
+           true, std::nullopt},
+          "z-score");
+  refused({alice, 1.0, 0.5, 0, RuleEffect::kClipped, 1.5, true, std::nullopt},
+          "rule weight must be in [0, 1]");
+  refused({alice + 1, 1.0, 0.5, 0, RuleEffect::kKept, 0.5, true, std::nullopt},
           "is not an accepted update of round_id");
-  commit.reviews = {{alice, 1.0, 0.5, 0.0, RuleEffect::kClipped, 0.5, true}};
+  commit.reviews = {{alice, 1.0, 0.5, 0.0, RuleEffect::kClipped, 0.5, true, std::nullopt}};
   store.commit_round(first.round_id, commit);
   EXPECT_EQ(store_client_flags(db, "alice"), 1);
 }

@@ -101,10 +101,10 @@ SampleRun populate_sample_run(Database& db, bool leave_round3_running) {
       store.record_update(accepted(s.round2, "mallory", kStart + 131, 500, 9.0, 0.1));
   RoundCommit c2 = commit_at(kStart + 140, 2);
   // As Multi-Krum with f = 1 and m = 3 would see them: mallory's update left out and flagged.
-  c2.reviews = {{alice2, 0.2, 0.98, -0.53, RuleEffect::kKept, 1.0 / 3, false},
-                {bob2, 0.3, 0.97, -0.50, RuleEffect::kKept, 1.0 / 3, false},
-                {carol2, 0.25, 0.99, -0.59, RuleEffect::kKept, 1.0 / 3, false},
-                {mallory2, 8.1, -0.4, 1.72, RuleEffect::kExcluded, 0.0, true}};
+  c2.reviews = {{alice2, 0.2, 0.98, -0.53, RuleEffect::kKept, 1.0 / 3, false, std::nullopt},
+                {bob2, 0.3, 0.97, -0.50, RuleEffect::kKept, 1.0 / 3, false, std::nullopt},
+                {carol2, 0.25, 0.99, -0.59, RuleEffect::kKept, 1.0 / 3, false, std::nullopt},
+                {mallory2, 8.1, -0.4, 1.72, RuleEffect::kExcluded, 0.0, true, std::nullopt}};
   c2.evaluation.fid = 98.25;
   c2.evaluation.classes_covered = 10;
   store.commit_round(s.round2, c2);
