@@ -88,6 +88,12 @@ void for_each_field(Options& o, Visitor&& visit) {
         "Also keep every uploaded delta as dir/delta_round_NNNNNN.pt");
   visit("log", "progress", o.log.progress,
         "Progress bar while training: auto (on a terminal), always or never");
+  visit("attack", "kind", o.attack.kind,
+        "For experiments only: none, sign_flip, scale, noise or zero (what this site does to its "
+        "delta before uploading it)");
+  visit("attack", "scale", o.attack.scale, "scale: the factor the delta is multiplied by");
+  visit("attack", "noise_std", o.attack.noise_std, "noise: standard deviation of the upload");
+  visit("attack", "seed", o.attack.seed, "noise: seed of the Gaussian draws");
 }
 
 // for_each_field as a value, for the templates of fedgan::config.

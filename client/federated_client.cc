@@ -1,5 +1,6 @@
 #include "client/federated_client.h"
 
+#include "client/attack.h"
 #include "client/delta_upload.h"
 #include "client/error.h"
 #include "protocol/frame.h"
@@ -113,6 +114,12 @@ int FederatedClient::run() {
   console_.print("fedgan-client {}: {} samples, {} model on {}; coordinator {}:{}", FEDGAN_VERSION,
                  round_.num_samples(), round_.architecture(), round_.device().str(), c.host,
                  c.port);
+  if (options_.attack.kind != AttackKind::kNone) {
+    console_.print(
+        "WARNING: this site ATTACKS the federation: it {} ([attack] in its "
+        "configuration; for experiments on robust aggregation only)",
+        describe(options_.attack));
+  }
   int exit_code = 0;
   while (!stopping_) {
     const SessionEnd end = session();
@@ -433,10 +440,10 @@ FederatedClient::Next FederatedClient::upload(
     const std::shared_ptr<protocol::Connection>& connection, const TaskPlan& plan,
     const RoundReport& report) {
   const uint64_t round = plan.round;
-  const std::string summary =
-      fmt::format("round {}: {} steps in {:.2f} s ({:.0f} samples/s), D {:.4f} G {:.4f}", round,
-                  report.steps, report.train_seconds, report.samples_per_second,
-                  report.discriminator_loss, report.generator_loss);
+  const std::string summary = fmt::format(
+      "round {}: {} steps in {:.2f} s ({:.0f} samples/s), D {:.4f} G {:.4f}{}", round, report.steps,
+      report.train_seconds, report.samples_per_second, report.discriminator_loss,
+      report.generator_loss, options_.attack.kind == AttackKind::kNone ? "" : ", ATTACKED DELTA");
   std::optional<DeltaUpload> upload;
   try {
     upload.emplace(round_.delta_views(), plan.codec);

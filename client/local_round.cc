@@ -1,6 +1,7 @@
 #include "client/local_round.h"
 
 #include "aggregation/delta.h"
+#include "client/attack.h"
 #include "client/error.h"
 #include "client/local_state.h"
 #include "client/site_identity.h"
@@ -174,7 +175,8 @@ LocalRound::LocalRound(const ClientOptions& options, const LoadedData& data,
       model_(gan::make_model(spec_, options.training.seed)),
       device_(resolve(options.training.device)),
       num_samples_(data.rows.size(0)),
-      site_seed_(site_seed(options.training.seed, identity)) {
+      site_seed_(site_seed(options.training.seed, identity)),
+      identity_(identity) {
   check(num_samples_ >= 1, "the training data is empty ({})", data.description);
   state_path_ = options.state.dir / fmt::format("local_state_{}.pt", model_.architecture);
   // Loaded on the CPU, before the move: the file holds CPU tensors.
@@ -344,6 +346,8 @@ RoundReport LocalRound::finish_training() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - steps_done).count();
   report.completed = report.steps == plan.local_steps;
   delta_ready_ = report.completed;
+  // An attacking site (experiments only) changes what it uploads, never what it trained.
+  if (delta_ready_) apply_attack(options_.attack, identity_, plan.round, delta_);
   return report;
 }
 

@@ -167,6 +167,7 @@ class LocalRound {
   torch::Device device_;
   int64_t num_samples_ = 0;
   uint64_t site_seed_ = 0;
+  std::string identity_;  // the certificate's, for the attack's draws
   std::unique_ptr<gan::BatchSource> batches_;
   std::filesystem::path state_path_;
   bool state_loaded_ = false;

@@ -3,6 +3,7 @@
 #include "client/error.h"
 #include "config/value_checks.h"
 
+#include <cmath>
 #include <string_view>
 
 namespace fedgan::client {
@@ -102,6 +103,10 @@ void validate(const ClientOptions& options) {
         "training.device is empty: use auto, cpu, cuda or cuda:N");
   validate_limits(options.limits);
   check_named(options.state.dir, "state.dir", "name the directory of the local state");
+  const AttackOptions& a = options.attack;
+  check(std::isfinite(a.scale) && a.scale != 0, "attack.scale is {}: it must be finite and not 0",
+        a.scale);
+  check_positive(a.noise_std, "attack.noise_std");
 }
 
 }  // namespace fedgan::client

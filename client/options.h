@@ -54,6 +54,16 @@ constexpr std::array<config::EnumName<Progress>, 3> enum_names(Progress) {
   return {{{Progress::kAuto, "auto"}, {Progress::kAlways, "always"}, {Progress::kNever, "never"}}};
 }
 
+/// attack.kind.
+enum class AttackKind { kNone, kSignFlip, kScale, kNoise, kZero };
+constexpr std::array<config::EnumName<AttackKind>, 5> enum_names(AttackKind) {
+  return {{{AttackKind::kNone, "none"},
+           {AttackKind::kSignFlip, "sign_flip"},
+           {AttackKind::kScale, "scale"},
+           {AttackKind::kNoise, "noise"},
+           {AttackKind::kZero, "zero"}}};
+}
+
 /// [coordinator]: where the coordinator is, and how this client keeps in touch with it.
 struct ConnectOptions {
   /// Name or IP address of the coordinator.
@@ -172,6 +182,21 @@ struct LogOptions {
   Progress progress = Progress::kAuto;
 };
 
+/// [attack]: what a malicious site does to the delta it trained honestly before uploading it, for
+/// experiments on robust aggregation (docs/security.md, "Attacking sites"). Off by default; a site
+/// with an attack says so at start and with every upload.
+struct AttackOptions {
+  /// "none"; "sign_flip": uploads -delta; "scale": uploads scale * delta; "noise": uploads a
+  /// Gaussian vector N(0, noise_std^2) of the delta's shape instead of it (drawn from `seed`, the
+  /// site's identity and the round); "zero": uploads zeros (a free rider).
+  AttackKind kind = AttackKind::kNone;
+  /// "scale": the factor lambda, finite and not 0.
+  double scale = 10.0;
+  /// "noise": the standard deviation, finite and > 0.
+  double noise_std = 0.01;
+  uint64_t seed = 1;
+};
+
 struct ClientOptions {
   ConnectOptions coordinator;
   TlsOptions tls;
@@ -181,6 +206,7 @@ struct ClientOptions {
   LimitsOptions limits;
   StateOptions state;
   LogOptions log;
+  AttackOptions attack;
 };
 
 /// Throws ClientError naming the first invalid field ("data.client_index is 3 but data.clients is

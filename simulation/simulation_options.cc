@@ -1,5 +1,7 @@
 #include "simulation/simulation_options.h"
 
+#include "config/enum_names.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -32,6 +34,20 @@ void validate(const SimulationOptions& o) {
   check(o.threads >= 1 && o.threads <= 1024, "--threads is {}: it must be 1 to 1024", o.threads);
 }
 
+void validate_attack(const SimulationOptions& o, const client::ClientOptions& site) {
+  check(o.attackers >= 0 && o.attackers <= o.sites,
+        "--attackers is {}: it must be 0 to --sites ({})", o.attackers, o.sites);
+  const bool attack = site.attack.kind != client::AttackKind::kNone;
+  check(o.attackers == 0 || attack,
+        "--attackers is {} but the site configuration's attack.kind is \"none\": say what they do "
+        "in its [attack] section",
+        o.attackers);
+  check(o.attackers > 0 || !attack,
+        "the site configuration's attack.kind is \"{}\" but --attackers is 0: say how many sites "
+        "attack",
+        config::enum_name(site.attack.kind));
+}
+
 client::ClientOptions site_options(const client::ClientOptions& site,
                                    const SimulationOptions& options, int64_t index) {
   client::ClientOptions mine = site;
@@ -44,6 +60,7 @@ client::ClientOptions site_options(const client::ClientOptions& site,
   mine.state.dir =
       site.state.dir / "simulated" / (options.identity_prefix + std::to_string(index + 1));
   mine.log.progress = client::Progress::kNever;
+  if (index >= options.attackers) mine.attack = client::AttackOptions{};
   return mine;
 }
 

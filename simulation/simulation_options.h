@@ -40,12 +40,20 @@ struct SimulationOptions {
   /// Where paged-out sites go; empty: a fresh directory under the system's temporary directory,
   /// removed at the end.
   std::filesystem::path page_dir;
+  /// Attacking sites: the first `attackers` sites (site-1 ...) do what the template's [attack]
+  /// section says to their deltas; the others are honest. 0 with an [attack] kind in the template,
+  /// or more than 0 without one, is refused (validate_attack).
+  int64_t attackers = 0;
   /// Print only the end-of-run summary, not the engine's console lines.
   bool quiet = false;
 };
 
 /// Throws std::invalid_argument naming the option for a value out of range.
 void validate(const SimulationOptions& options);
+
+/// Throws std::invalid_argument unless `options.attackers` and the template site's attack agree:
+/// sites attack only where both say so, so that one is never set by mistake without the other.
+void validate_attack(const SimulationOptions& options, const client::ClientOptions& site);
 
 /// The options of virtual site `index` (0-based) of `options.sites`: `site` (a site's
 /// configuration, whose [coordinator], [tls] and [state] are not used) with its share of the data.

@@ -1,5 +1,6 @@
 #include "simulation/simulator.h"
 
+#include "client/attack.h"
 #include "client/data_source.h"
 #include "coordinator/evaluation_worker.h"
 #include "gan/device.h"
@@ -44,6 +45,7 @@ Simulator::Simulator(const coordinator::CoordinatorOptions& coordinator,
                      const client::ClientOptions& site, const SimulationOptions& options)
     : coordinator_options_(coordinator), options_(options) {
   validate(options_);
+  validate_attack(options_, site);
   // The coordinator's TLS files are not read here; validation only asks that they be named.
   auto& tls = coordinator_options_.tls;
   for (auto* file : {&tls.ca_file, &tls.certificate_file, &tls.private_key_file}) {
@@ -86,6 +88,13 @@ Simulator::Simulator(const coordinator::CoordinatorOptions& coordinator,
     }
     sites_.push_back(std::move(slot));
     keep_within_budget();
+  }
+  if (options_.attackers > 0) {
+    fmt::print(
+        "WARNING: {}1 to {}{} ATTACK the federation: each {} ([attack] of the site "
+        "configuration, --attackers {})\n",
+        options_.identity_prefix, options_.identity_prefix, options_.attackers,
+        client::describe(site.attack), options_.attackers);
   }
   start_ = storage::unix_seconds_now();
   now_ = start_;

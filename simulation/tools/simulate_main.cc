@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--page-dir", options.page_dir,
                  "Where paged-out sites go (default: a temporary directory)");
+  app.add_option("--attackers", options.attackers,
+                 "The first K sites attack as the site configuration's [attack] says (experiments)")
+      ->capture_default_str();
   app.add_flag("--quiet", options.quiet, "Print only the summary");
   CLI11_PARSE(app, argc, argv);
   try {

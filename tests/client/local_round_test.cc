@@ -2,6 +2,7 @@
 
 #include "client/error.h"
 #include "client/local_state.h"
+#include "config/enum_names.h"
 #include "tests/client/test_support.h"
 
 #include <gtest/gtest.h>
@@ -184,6 +185,37 @@ TEST_F(LocalRoundTest, SitesWithOneSeedDrawTheirOwnLatentsAndBatches) {
   const auto first = delta_of("site-1");
   EXPECT_TRUE(equal(first, delta_of("site-1")));
   EXPECT_FALSE(equal(first, delta_of("site-2")));
+}
+
+// An attacking site trains honestly and uploads what its attack makes of the delta: with the same
+// seed, data and global model, the sign-flipping site's delta is the honest site's, negated.
+TEST_F(LocalRoundTest, AnAttackChangesTheUploadedDeltaNotTheTraining) {
+  const auto delta_of = [&](AttackKind kind) {
+    options_.state.dir = dir_ / config::enum_name(kind);
+    options_.attack.kind = kind;
+    LocalRound round(options_, data_, "site-1");
+    const auto manifest =
+        round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+    const TaskPlan plan = round.plan_task(make_task(3, manifest));
+    receive_global(round, plan.scope, 0.0f);
+    EXPECT_TRUE(round.train(plan, {}).completed);
+    std::vector<torch::Tensor> delta;
+    for (const auto& view : round.delta_views()) {
+      const std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
+      delta.push_back(
+          torch::from_blob(const_cast<void*>(view.data), shape, torch::kFloat32).clone());
+    }
+    return delta;
+  };
+  const auto honest = delta_of(AttackKind::kNone);
+  const auto flipped = delta_of(AttackKind::kSignFlip);
+  ASSERT_EQ(honest.size(), flipped.size());
+  double trained = 0;
+  for (size_t i = 0; i < honest.size(); ++i) {
+    EXPECT_TRUE(torch::equal(flipped[i], honest[i].neg())) << i;
+    trained += honest[i].abs().sum().item<double>();
+  }
+  EXPECT_GT(trained, 0.0);
 }
 
 TEST_F(LocalRoundTest, PrivateDiscriminatorSurvivesARestart) {

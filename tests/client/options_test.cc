@@ -40,6 +40,17 @@ TEST(Options, ACompleteSiteValidates) {
   EXPECT_EQ(problem(mixture_options("/tmp/site")), "");
 }
 
+TEST(Options, AnAttacksNumbersAreChecked) {
+  EXPECT_NE(problem_after([](auto& o) {
+              o.attack.kind = AttackKind::kScale;
+              o.attack.scale = 0;
+            }).find("attack.scale is 0: it must be finite and not 0"),
+            std::string::npos);
+  EXPECT_NE(problem_after([](auto& o) { o.attack.noise_std = -1; }).find("attack.noise_std is -1"),
+            std::string::npos);
+  EXPECT_EQ(problem_after([](auto& o) { o.attack.kind = AttackKind::kSignFlip; }), "");
+}
+
 TEST(Options, EachFormatNeedsItsFile) {
   EXPECT_NE(
       problem_after([](auto& o) { o.data.format = DataFormat::kIdx; }).find("data.images is empty"),

@@ -147,7 +147,9 @@ TEST(RobustRound, TheRoundsMedianNormIsTheBoundItsUpdatesAreClippedTo) {
   for (size_t s = 0; s < 3; ++s) {
     ASSERT_TRUE(rows.step());
     EXPECT_NEAR(rows.column<double>(1), norms[1], 1e-9 * norms[1]) << rows.column<std::string>(0);
-    if (s == 2) EXPECT_EQ(rows.column<std::string>(2), "clipped");
+    if (s == 2) {
+      EXPECT_EQ(rows.column<std::string>(2), "clipped");
+    }
   }
 }
 

@@ -106,6 +106,67 @@ TEST_F(SimulatorTest, ADropoutFailsTheRoundForQuorumAsADisconnectedSiteDoes) {
   EXPECT_GE(dropouts, failed);
 }
 
+// The first K sites attack as the template's [attack] says: with a coordinate-wise median, the
+// site that uploads -20 times its delta is flagged in every round, its clients row counts them,
+// and quarantine after two flagged rounds closes it out; the honest sites are never flagged.
+TEST_F(SimulatorTest, AttackingSitesAreFlaggedAndQuarantinedByARobustRule) {
+  auto coordinator = coordinator_options("attack", 5);
+  coordinator.aggregation.rule = coordinator::AggregationRule::kMedian;
+  coordinator.aggregation.quarantine_after = 2;
+  coordinator.aggregation.quarantine_window = 2;
+  auto site = site_options(600);
+  site.attack.kind = client::AttackKind::kScale;
+  site.attack.scale = -20.0;
+  SimulationOptions options;
+  options.sites = 5;
+  options.attackers = 1;
+  options.quiet = true;
+  Simulator simulator(coordinator, site, options);
+  const auto report = simulator.run();
+  ASSERT_EQ(report.exit_code, 0);
+  EXPECT_EQ(report.rounds_committed, 2);
+  auto db = storage::open_database(coordinator.storage.database.string());
+  auto flags = db.prepare(
+      "SELECT c.identity, count(u.update_id), coalesce(sum(u.flagged), 0), c.flagged_rounds "
+      "FROM clients c LEFT JOIN updates u ON u.client_id = c.client_id AND u.accepted "
+      "GROUP BY c.client_id ORDER BY c.identity");
+  while (flags.step()) {
+    const auto identity = flags.column<std::string>(0);
+    EXPECT_EQ(flags.column<int64_t>(1), 2) << identity;
+    const int64_t flagged = identity == "site-1" ? 2 : 0;
+    EXPECT_EQ(flags.column<int64_t>(2), flagged) << identity;
+    EXPECT_EQ(flags.column<int64_t>(3), flagged) << identity;
+  }
+  size_t quarantined = 0;
+  for (const auto& event : events_of(coordinator)) {
+    if (event.kind == "client_quarantined") {
+      ++quarantined;
+      EXPECT_EQ(event.client, "site-1");
+    }
+  }
+  EXPECT_EQ(quarantined, 1u);
+}
+
+TEST_F(SimulatorTest, AttackersAndTheSitesAttackMustAgree) {
+  const auto coordinator = coordinator_options("agree", 2);
+  SimulationOptions options;
+  options.sites = 2;
+  options.attackers = 1;
+  EXPECT_THAT([&] { Simulator(coordinator, site_options(100), options); },
+              ::testing::ThrowsMessage<std::invalid_argument>(
+                  HasSubstr("--attackers is 1 but the site configuration's attack.kind is")));
+  auto site = site_options(100);
+  site.attack.kind = client::AttackKind::kZero;
+  options.attackers = 0;
+  EXPECT_THAT([&] { Simulator(coordinator, site, options); },
+              ::testing::ThrowsMessage<std::invalid_argument>(
+                  HasSubstr("attack.kind is \"zero\" but --attackers is 0")));
+  options.attackers = 3;
+  EXPECT_THAT([&] { Simulator(coordinator, site, options); },
+              ::testing::ThrowsMessage<std::invalid_argument>(
+                  HasSubstr("--attackers is 3: it must be 0 to --sites (2)")));
+}
+
 // Stragglers included: seed 1 draws the speeds 2.573, 1.917, 2.514, 1.449, 2.344 and 1.992, so
 // with 4 steps of a second each and a 7.7-second deadline sites 2 and 4 finish (the quorum), and
 // the next round's task, sent at the deadline, cuts site 1 short after the 3 steps that had begun
