@@ -10,6 +10,7 @@
 
 #include "aggregation/error.h"
 #include "aggregation/fedavg.h"
+#include "bench/proc_status.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,25 +26,11 @@
 #include <vector>
 
 namespace agg = fedgan::aggregation;
+using fedgan::bench::proc_status_bytes;
 
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
-
-/// A field of /proc/self/status ("VmRSS", "VmHWM") in bytes; -1 when it cannot be read.
-double proc_status_bytes(const std::string& field) {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == field + ":") {
-      double kib = -1;
-      status >> kib;
-      return kib * 1024.0;
-    }
-    status.ignore(1 << 12, '\n');
-  }
-  return -1;
-}
 
 /// Everything a measurement reads or writes, allocated and touched before the accumulator.
 struct Buffers {

@@ -13,6 +13,7 @@
 #include "aggregation/error.h"
 #include "aggregation/fedavg.h"
 #include "aggregation/robust_aggregator.h"
+#include "bench/proc_status.h"
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -29,25 +30,12 @@
 #include <vector>
 
 namespace agg = fedgan::aggregation;
+using fedgan::bench::proc_status_bytes;
 
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 using Clock = std::chrono::steady_clock;
-
-double proc_status_bytes(const std::string& field) {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == field + ":") {
-      double kib = -1;
-      status >> kib;
-      return kib * 1024.0;
-    }
-    status.ignore(1 << 12, '\n');
-  }
-  return -1;
-}
 
 agg::ModelLayout layout_of(size_t params) {
   // Ten tensors, as a model's weights and biases come in several.

@@ -67,6 +67,23 @@ class LocalRoundTest : public testing::TempDirTest {
     }
   }
 
+  // The delta of a round trained on site `identity` with options_ from a zero-shift global model.
+  std::vector<torch::Tensor> delta_of_a_round(const std::string& identity) {
+    LocalRound round(options_, data_, identity);
+    const auto manifest =
+        round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
+    const TaskPlan plan = round.plan_task(make_task(3, manifest));
+    receive_global(round, plan.scope, 0.0f);
+    EXPECT_TRUE(round.train(plan, {}).completed);
+    std::vector<torch::Tensor> delta;
+    for (const auto& view : round.delta_views()) {
+      const std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
+      delta.push_back(
+          torch::from_blob(const_cast<void*>(view.data), shape, torch::kFloat32).clone());
+    }
+    return delta;
+  }
+
   std::vector<torch::Tensor> copies(const std::vector<protocol::MutableTensorView>& views) {
     std::vector<torch::Tensor> result;
     for (const auto& view : views) {
@@ -162,19 +179,7 @@ TEST_F(LocalRoundTest, SitesWithOneSeedDrawTheirOwnLatentsAndBatches) {
   // Same options, data and global model: only the identity differs.
   const auto delta_of = [&](const std::string& identity) {
     options_.state.dir = dir_ / identity;
-    LocalRound round(options_, data_, identity);
-    const auto manifest =
-        round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
-    const TaskPlan plan = round.plan_task(make_task(3, manifest));
-    receive_global(round, plan.scope, 0.0f);
-    EXPECT_TRUE(round.train(plan, {}).completed);
-    std::vector<torch::Tensor> delta;
-    for (const auto& view : round.delta_views()) {
-      const std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
-      delta.push_back(
-          torch::from_blob(const_cast<void*>(view.data), shape, torch::kFloat32).clone());
-    }
-    return delta;
+    return delta_of_a_round(identity);
   };
   const auto equal = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
     for (size_t i = 0; i < a.size(); ++i) {
@@ -193,19 +198,7 @@ TEST_F(LocalRoundTest, AnAttackChangesTheUploadedDeltaNotTheTraining) {
   const auto delta_of = [&](AttackKind kind) {
     options_.state.dir = dir_ / config::enum_name(kind);
     options_.attack.kind = kind;
-    LocalRound round(options_, data_, "site-1");
-    const auto manifest =
-        round.manifest(FederationScope::kGeneratorAndDiscriminator, wire::CODEC_FP32);
-    const TaskPlan plan = round.plan_task(make_task(3, manifest));
-    receive_global(round, plan.scope, 0.0f);
-    EXPECT_TRUE(round.train(plan, {}).completed);
-    std::vector<torch::Tensor> delta;
-    for (const auto& view : round.delta_views()) {
-      const std::vector<int64_t> shape(view.spec.shape().begin(), view.spec.shape().end());
-      delta.push_back(
-          torch::from_blob(const_cast<void*>(view.data), shape, torch::kFloat32).clone());
-    }
-    return delta;
+    return delta_of_a_round("site-1");
   };
   const auto honest = delta_of(AttackKind::kNone);
   const auto flipped = delta_of(AttackKind::kSignFlip);
