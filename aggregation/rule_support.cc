@@ -187,10 +187,20 @@ std::vector<double> pairwise_squared_distances(const UpdateMatrix& updates) {
   const size_t n = updates.num_rows();
   // Pair (i, j), i < j, at i * n + j: n * n lanes, half unused, for plain indexing.
   std::vector<LaneSum> sums(n * n);
+  // Every pair reads a tile of both rows: tiles of 2,048 columns (8 KiB a row) keep the n rows'
+  // tiles in the L2 cache for the n^2 / 2 pairs, where whole 256 KiB blocks came from memory. A
+  // tile starts at a multiple of the lane count, so each lane adds the same values in the same
+  // order as without tiles: the sums are bit for bit the same.
+  constexpr size_t kTileColumns = 2048;
+  static_assert(kTileColumns % LaneSum::kLanes == 0);
   updates.for_each_block([&](size_t first, size_t length, const float* const* rows) {
-    for (size_t i = 0; i < n; ++i) {
-      for (size_t j = i + 1; j < n; ++j) {
-        sums[i * n + j].add_squared_differences(rows[i], rows[j], first, length);
+    for (size_t tile = 0; tile < length; tile += kTileColumns) {
+      const size_t width = std::min(kTileColumns, length - tile);
+      for (size_t i = 0; i < n; ++i) {
+        for (size_t j = i + 1; j < n; ++j) {
+          sums[i * n + j].add_squared_differences(rows[i] + tile, rows[j] + tile, first + tile,
+                                                  width);
+        }
       }
     }
   });
