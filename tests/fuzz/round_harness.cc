@@ -78,6 +78,23 @@ coordinator::CoordinatorOptions options_from(FuzzInput& in, const fs::path& dir)
       in.flag() ? coordinator::UpdateWeighting::kSamples : coordinator::UpdateWeighting::kUniform;
   o.training.networks =
       in.flag() ? coordinator::Networks::kAlternate : coordinator::Networks::kBoth;
+  // The robust rules that the scripts' few sites can run (Multi-Krum and Bulyan need 5 and 7),
+  // with every update spilled or none, quarantine after one flagged round, and the round's own
+  // median norm as the bound.
+  const coordinator::AggregationRule rules[] = {
+      coordinator::AggregationRule::kFedAvg, coordinator::AggregationRule::kMedian,
+      coordinator::AggregationRule::kTrimmedMean, coordinator::AggregationRule::kGeometricMedian,
+      coordinator::AggregationRule::kCenteredClipping};
+  o.aggregation.rule = rules[in.pick(5)];
+  if (o.aggregation.rule != coordinator::AggregationRule::kFedAvg) {
+    o.aggregation.robust_memory_mb = in.flag() ? 0 : 64;
+    o.aggregation.quarantine_after = in.flag() ? 1 : 0;
+    o.aggregation.quarantine_window = 2;
+    if (in.flag()) {
+      o.aggregation.norm_bound = coordinator::NormBoundKind::kRoundMedian;
+      o.aggregation.max_delta_norm = 0;
+    }
+  }
   o.storage.database = dir / "fedgan.db";
   o.storage.checkpoint_dir = dir / "checkpoints";
   o.storage.run_id = "fuzz";
@@ -144,6 +161,15 @@ class HistoryChecks {
       violated(fmt::format("round {} attempt {}: {} accepted rows, updates_accepted {}, metrics {}",
                            round.round, round.attempt, accepted, round.updates_accepted,
                            round.metrics_json.value_or("")));
+    }
+    // Every accepted update of a committed round was reviewed with the commit.
+    const int64_t unreviewed = db_.query_int(
+        fmt::format("SELECT count(*) FROM updates WHERE round_id = {} AND accepted = 1 AND "
+                    "(flagged IS NULL OR norm_z_score IS NULL)",
+                    round.round_id));
+    if (unreviewed != 0) {
+      violated(fmt::format("round {} attempt {}: {} accepted updates without their review",
+                           round.round, round.attempt, unreviewed));
     }
     const auto state =
         storage::CheckpointStore::load(*round.checkpoint_path, *round.checkpoint_sha256);
