@@ -10,6 +10,8 @@ namespace {
 
 // A MiB count whose bytes fit a uint64_t with room to spare.
 constexpr uint64_t kMaxRobustMemoryMb = uint64_t{1} << 30;
+// Iterations of the geometric median and of centered clipping.
+constexpr size_t kMaxRuleIterations = 1000;
 // Flags are kept per site for this many rounds.
 constexpr size_t kMaxQuarantineWindow = 100'000;
 
@@ -69,6 +71,12 @@ void validate_rule(const AggregationOptions& a, const RoundOptions& rounds) {
   check(a.robust_memory_mb <= kMaxRobustMemoryMb,
         "aggregation.robust_memory_mb is {}: it must be at most {}", a.robust_memory_mb,
         kMaxRobustMemoryMb);
+  // Each iteration is a pass over every update of the round, on the engine's thread.
+  check(
+      a.weiszfeld_iterations <= kMaxRuleIterations && a.clip_iterations <= kMaxRuleIterations,
+      "aggregation.weiszfeld_iterations is {} and aggregation.clip_iterations is {}: each must be "
+      "at most {} (each iteration is a pass over the round's updates)",
+      a.weiszfeld_iterations, a.clip_iterations, kMaxRuleIterations);
   try {
     aggregation::validate(*rule);
   } catch (const aggregation::AggregationError& error) {

@@ -249,6 +249,13 @@ TEST(Options, ARobustRuleMustBeDefinedForTheSmallestRoundThatCanCommit) {
         o.aggregation.clip_radius = 0;
       },
       "aggregation.rule \"centered_clipping\": ");
+  EXPECT_REFUSED(
+      [](auto& o) {
+        o.aggregation.rule = AggregationRule::kGeometricMedian;
+        o.aggregation.weiszfeld_iterations = 1001;
+      },
+      "aggregation.weiszfeld_iterations is 1001 and aggregation.clip_iterations is 3: each must be "
+      "at most 1000");
   // FedAvg ignores the robust rules' options.
   EXPECT_EQ(error_after([](auto& o) { o.aggregation.trim_beta = 0.7; }), "");
   EXPECT_REFUSED([](auto& o) { o.aggregation.norm_bound = NormBoundKind::kRoundMedian; },
