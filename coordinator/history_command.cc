@@ -1,22 +1,17 @@
+// `fedgan-coordinator history` (history_command.h): one line per attempt at a round of the run.
+
 #include "coordinator/history_command.h"
 
-#include "coordinator/config_file.h"
 #include "coordinator/error.h"
+#include "coordinator/history_tables.h"
 #include "protocol/metric_names.h"
 #include "storage/database.h"
 #include "storage/history.h"
 #include "storage/records.h"
-#include "storage/schema.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <cmath>
-#include <ctime>
 #include <map>
-#include <string_view>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -24,126 +19,14 @@ namespace fedgan::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Clients print_status lists.
-constexpr size_t kRecentClients = 5;
-// Shown in a table cell that has no value.
-constexpr std::string_view kNone = "-";
-
-storage::Database open_read_only(const fs::path& database) {
-  std::error_code error;
-  check(fs::exists(database, error), "no database at {}: has the coordinator run?",
-        database.string());
-  storage::DatabaseOptions options;
-  options.read_only = true;
-  return storage::open_database(database.string(), options);
-}
-
-storage::Run find_run(storage::History& history, const fs::path& database,
-                      const std::string& run_id) {
-  if (std::optional<storage::Run> run = history.find_run(run_id)) return *run;
-  std::string names;
-  for (const storage::Run& run : history.runs()) {
-    names += fmt::format("{}'{}'", names.empty() ? "" : ", ", run.run_id);
-  }
-  throw CoordinatorError(
-      fmt::format("no run '{}' in {} (runs there: {}); choose one with "
-                  "--storage.run_id",
-                  run_id, database.string(), names.empty() ? "none" : names));
-}
-
-// "2026-11-22 17:44:03", or with `iso` "2026-11-22T17:44:03Z"; UTC, whole seconds.
-std::string utc_text(double unix_seconds, bool iso = false) {
-  const auto seconds = static_cast<std::time_t>(std::floor(unix_seconds));
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm);
-  return text;
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON, with nlohmann-json. Objects keep their keys in the order they are added. Non-finite
-// numbers become null (JSON has none; an infinite KL divergence shows as null in JSON and as "inf"
-// in the table).
-
-using Json = nlohmann::ordered_json;
-
-Json json_value(double value) {
-  return std::isfinite(value) ? Json(value) : Json(nullptr);
-}
-template <typename T>
-Json json_value(const T& value) {
-  return Json(value);
-}
-template <typename T>
-Json json_value(const std::optional<T>& value) {
-  return value ? json_value(*value) : Json(nullptr);
-}
-
-// Builds one JSON object, keys in the order they are added.
-class JsonObject {
- public:
-  template <typename T>
-  JsonObject& add(std::string_view key, const T& value) {
-    json_[std::string(key)] = json_value(value);
-    return *this;
-  }
-  Json get() { return std::move(json_); }  // the builder is spent afterwards
-
- private:
-  Json json_ = Json::object();
-};
-
-// Text that is not UTF-8 (a path, a failure reason) is written with U+FFFD in its place, so the
-// output is always valid JSON.
-std::string dump(const Json& json) {
-  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-// ---------------------------------------------------------------------------------------------
-// A text table whose columns are as wide as their widest cell.
-
-class TextTable {
- public:
-  // `right` says, per column, whether it is right-aligned (numbers).
-  TextTable(std::vector<std::string> headers, std::vector<bool> right)
-      : rows_{std::move(headers)}, right_(std::move(right)) {}
-  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-
-  void print(std::ostream& out, std::string_view indent = "") const {
-    std::vector<size_t> widths(right_.size(), 0);
-    for (const auto& row : rows_) {
-      for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
-    }
-    for (const auto& row : rows_) {
-      std::string line(indent);
-      for (size_t c = 0; c < row.size(); ++c) {
-        const std::string pad(widths[c] - row[c].size(), ' ');
-        if (c > 0) line += "  ";
-        line += right_[c] ? pad + row[c] : row[c] + pad;
-      }
-      while (!line.empty() && line.back() == ' ') line.pop_back();
-      out << line << '\n';
-    }
-  }
-
- private:
-  std::vector<std::vector<std::string>> rows_;  // the header first
-  std::vector<bool> right_;
-};
-
-template <typename T>
-std::string cell(const std::optional<T>& value, std::string_view format = "{}") {
-  if (!value) return std::string(kNone);
-  if constexpr (std::is_floating_point_v<T>) {
-    if (std::isinf(*value)) return *value > 0 ? "inf" : "-inf";
-  }
-  return fmt::format(fmt::runtime(format), *value);
-}
-
-// ---------------------------------------------------------------------------------------------
-// history
+using history_tables::cell;
+using history_tables::dump;
+using history_tables::find_run;
+using history_tables::Json;
+using history_tables::JsonObject;
+using history_tables::open_read_only;
+using history_tables::TextTable;
+using history_tables::utc_text;
 
 struct Losses {
   std::optional<double> generator;
@@ -275,132 +158,6 @@ void print_history_table(const std::vector<storage::Round>& rounds,
   table.print(out);
 }
 
-// ---------------------------------------------------------------------------------------------
-// status
-
-struct RunSummary {
-  storage::Run run;
-  int64_t committed = 0, failed = 0, aborted = 0, attempts = 0;
-  std::optional<storage::Round> last_committed;
-  std::optional<storage::Round> running;
-  size_t clients_known = 0;
-  std::vector<storage::Client> recent_clients;  // most recently seen first
-};
-
-RunSummary summarize(storage::History& history, const fs::path& database,
-                     const std::string& run_id) {
-  RunSummary s;
-  s.run = find_run(history, database, run_id);
-  for (const storage::Round& r : history.rounds(run_id)) {
-    ++s.attempts;
-    if (r.status == storage::RoundStatus::kCommitted) ++s.committed;
-    if (r.status == storage::RoundStatus::kFailed) ++s.failed;
-    if (r.status == storage::RoundStatus::kAborted) ++s.aborted;
-    if (r.status == storage::RoundStatus::kRunning) s.running = r;
-  }
-  s.last_committed = history.last_committed_round(run_id);
-  s.recent_clients = history.clients();
-  s.clients_known = s.recent_clients.size();
-  std::stable_sort(s.recent_clients.begin(), s.recent_clients.end(),
-                   [](const auto& a, const auto& b) { return a.last_seen > b.last_seen; });
-  if (s.recent_clients.size() > kRecentClients) s.recent_clients.resize(kRecentClients);
-  return s;
-}
-
-Json status_json(const RunSummary& s) {
-  Json last_committed = nullptr, running = nullptr;
-  if (const auto& r = s.last_committed) {
-    last_committed = JsonObject()
-                         .add("round", r->round)
-                         .add("attempt", r->attempt)
-                         .add("finished_at", r->finished_at)
-                         .add("finished_utc", utc_text(r->finished_at.value_or(0), true))
-                         .add("checkpoint_path", r->checkpoint_path)
-                         .add("checkpoint_sha256", r->checkpoint_sha256)
-                         .get();
-  }
-  if (const auto& r = s.running) {
-    running = JsonObject()
-                  .add("round", r->round)
-                  .add("attempt", r->attempt)
-                  .add("started_at", r->started_at)
-                  .add("started_utc", utc_text(r->started_at, true))
-                  .add("clients_selected", r->clients_selected)
-                  .add("updates_accepted", r->updates_accepted)
-                  .add("updates_rejected", r->updates_rejected)
-                  .get();
-  }
-  Json clients = Json::array();
-  for (const storage::Client& c : s.recent_clients) {
-    clients.push_back(JsonObject()
-                          .add("identity", c.identity)
-                          .add("last_seen", c.last_seen)
-                          .add("last_seen_utc", utc_text(c.last_seen, true))
-                          .add("updates_accepted", c.updates_accepted)
-                          .add("updates_rejected", c.updates_rejected)
-                          .add("flagged_rounds", c.flagged_rounds)
-                          .get());
-  }
-  std::optional<std::string> finished_utc;
-  if (s.run.finished_at) finished_utc = utc_text(*s.run.finished_at, true);
-  Json json = JsonObject()
-                  .add("run_id", s.run.run_id)
-                  .add("model", s.run.model)
-                  .add("seed", s.run.seed)
-                  .add("created_at", s.run.created_at)
-                  .add("created_utc", utc_text(s.run.created_at, true))
-                  .add("finished", s.run.finished_at.has_value())
-                  .add("finished_at", s.run.finished_at)
-                  .add("finished_utc", finished_utc)
-                  .add("rounds_committed", s.committed)
-                  .add("attempts", s.attempts)
-                  .add("attempts_failed", s.failed)
-                  .add("attempts_aborted", s.aborted)
-                  .get();
-  json["last_committed"] = std::move(last_committed);
-  json["running"] = std::move(running);
-  json["clients_known"] = static_cast<int64_t>(s.clients_known);
-  json["recent_clients"] = std::move(clients);
-  return json;
-}
-
-void print_status_text(const RunSummary& s, std::ostream& out) {
-  const auto line = [&](std::string_view label, const std::string& value) {
-    out << fmt::format("{:<15}{}\n", label, value);
-  };
-  line("run", fmt::format("{} (model {}, seed {})", s.run.run_id, s.run.model, s.run.seed));
-  line("created", utc_text(s.run.created_at) + " UTC");
-  line("finished", s.run.finished_at ? utc_text(*s.run.finished_at) + " UTC" : "no");
-  line("rounds", fmt::format("{} committed; {} attempts, {} failed, {} aborted", s.committed,
-                             s.attempts, s.failed, s.aborted));
-  if (const auto& r = s.last_committed) {
-    line("last committed", fmt::format("round {} (attempt {}) at {} UTC", r->round, r->attempt,
-                                       utc_text(r->finished_at.value_or(0))));
-    line("checkpoint", r->checkpoint_path.value_or(""));
-    line("sha256", r->checkpoint_sha256.value_or(""));
-  } else {
-    line("last committed", "none");
-  }
-  if (const auto& r = s.running) {
-    line("running", fmt::format("round {} (attempt {}) since {} UTC: {} selected, {} accepted, "
-                                "{} rejected",
-                                r->round, r->attempt, utc_text(r->started_at), r->clients_selected,
-                                r->updates_accepted, r->updates_rejected));
-  } else {
-    line("running", "no attempt");
-  }
-  line("clients", fmt::format("{} known{}", s.clients_known,
-                              s.recent_clients.empty() ? "" : "; seen most recently:"));
-  if (s.recent_clients.empty()) return;
-  TextTable table({"identity", "last seen (UTC)", "accepted", "rejected", "flagged rounds"},
-                  {false, false, true, true, true});
-  for (const storage::Client& c : s.recent_clients) {
-    table.add({c.identity, utc_text(c.last_seen), std::to_string(c.updates_accepted),
-               std::to_string(c.updates_rejected), std::to_string(c.flagged_rounds)});
-  }
-  table.print(out, "  ");
-}
-
 }  // namespace
 
 void print_history(const fs::path& database, const std::string& run_id, bool json,
@@ -430,18 +187,6 @@ void print_history(const fs::path& database, const std::string& run_id, bool jso
     return;
   }
   print_history_table(rounds, losses, out);
-}
-
-void print_status(const fs::path& database, const std::string& run_id, bool json,
-                  std::ostream& out) {
-  storage::Database db = open_read_only(database);
-  storage::History history(db);
-  const RunSummary summary = summarize(history, database, run_id);
-  if (json) {
-    out << dump(status_json(summary)) << '\n';
-  } else {
-    print_status_text(summary, out);
-  }
 }
 
 }  // namespace fedgan::coordinator
