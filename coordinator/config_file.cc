@@ -213,6 +213,8 @@ void add_subcommands(CLI::App& app, CommandLine& result, std::string& config_fla
     if (name == "history") {
       sub->add_option("--last", last, "Only the last N round attempts")
           ->transform(config::decimal_integer<int64_t>(1));
+      sub->add_flag("--clients", result.clients,
+                    "Every client with its totals and how often the robust rule flagged it");
     }
     add_option_flags(*sub, result.options);
   }

@@ -51,9 +51,9 @@ std::string to_json(const CoordinatorOptions& options);
 /// character itself), so the result is always valid JSON.
 std::string json_quote(std::string_view text);
 
-/// `value` as a JSON number, as nlohmann-json writes it: the shortest text that reads back exactly, always with a decimal
-/// point or an exponent so that it reads as a float ("1.0", "0.0002", "1e-10"); "null" when it is
-/// not finite (JSON has no infinities).
+/// `value` as a JSON number, as nlohmann-json writes it: the shortest text that reads back exactly,
+/// always with a decimal point or an exponent so that it reads as a float ("1.0", "0.0002",
+/// "1e-10"); "null" when it is not finite (JSON has no infinities).
 std::string json_number(double value);
 
 /// A parsed command line of fedgan-coordinator.
@@ -69,6 +69,8 @@ struct CommandLine {
   bool json = false;
   /// history: only the last `limit` round attempts (--last N).
   std::optional<int64_t> limit;
+  /// history: the clients table instead of the round table (--clients).
+  bool clients = false;
   /// Set when the program must exit without running a command: 0 after --help, 2 after a usage
   /// error (an unknown flag, a value that does not parse). `message` is what to print: to
   /// standard output when the code is 0, to standard error otherwise.

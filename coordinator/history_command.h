@@ -33,4 +33,13 @@ void print_history(const std::filesystem::path& database, const std::string& run
 void print_status(const std::filesystem::path& database, const std::string& run_id, bool json,
                   std::ostream& out);
 
+/// `history --clients`: every client the database knows (its totals are over all runs, as the
+/// clients table keeps them), most often flagged first, then by identity: identity, first and
+/// last seen, updates accepted and rejected, samples, flagged rounds, and for run `run_id` its
+/// accepted updates, how many of them the robust rule flagged and their mean cosine to their
+/// rounds' aggregates ("-" under FedAvg, which records none). With `json`, a JSON array of one
+/// object per client.
+void print_client_history(const std::filesystem::path& database, const std::string& run_id,
+                          bool json, std::ostream& out);
+
 }  // namespace fedgan::coordinator

@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
     if (command_line.command == "status") {
       coordinator::print_status(options.storage.database, options.storage.run_id, command_line.json,
                                 std::cout);
+    } else if (command_line.clients) {
+      coordinator::print_client_history(options.storage.database, options.storage.run_id,
+                                        command_line.json, std::cout);
     } else {
       coordinator::print_history(options.storage.database, options.storage.run_id,
                                  command_line.json, command_line.limit, std::cout);

@@ -563,7 +563,13 @@ TEST(ConfigFile, UnknownEnumerationNamesAreRefusedWithTheNames) {
       << flag.message;
   // --help lists the names.
   const CommandLine help = parse({"serve", "--help"});
-  EXPECT_NE(help.message.find("{adaptive,fixed,none}"), std::string::npos) << help.message;
+  EXPECT_NE(help.message.find("{adaptive,fixed,none,round_median}"), std::string::npos)
+      << help.message;
+  EXPECT_NE(
+      help.message.find(
+          "{fedavg,median,trimmed_mean,multi_krum,bulyan,geometric_median,centered_clipping}"),
+      std::string::npos)
+      << help.message;
   EXPECT_NE(help.message.find("{fashion-mnist,grid,ring}"), std::string::npos) << help.message;
 }
 

@@ -123,7 +123,7 @@ fs::path populate(const ScratchDir& dir) {
   store.record_update(accepted(r1a2.round_id, "site-3", kT0 + 450, 200, std::nullopt));
   storage::RoundCommit c1 = commit(kT0 + 460.5, 0.8125, 1);
   // The robust rule left site-2's update out: one flagged round for site-2.
-  c1.reviews = {{site2, 3.5, -0.25, 1.4, storage::RuleEffect::kExcluded, 0.0, true}};
+  c1.reviews = {{site2, 3.5, -0.25, 1.4, storage::RuleEffect::kExcluded, 0.0, true, std::nullopt}};
   c1.evaluation.modes_captured = 7;
   c1.evaluation.high_quality_fraction = 0.925;
   c1.evaluation.kl_to_uniform = 0.125;
@@ -207,6 +207,53 @@ TEST(HistoryCommand, PrintsOneAlignedLinePerAttempt) {
     EXPECT_EQ(lines[i].find("2027-01-15"), started) << lines[i];
     EXPECT_EQ(lines[i][g_loss_end - 1] != ' ' && lines[i][g_loss_end] == ' ', true) << lines[i];
   }
+}
+
+// history --clients: every client, most often flagged first, with its totals over all runs and
+// its accepted updates, flags and mean cosine in the run shown (populate(): site-2's update of
+// round 1 attempt 2 was excluded by the rule and flagged; no other update was reviewed).
+TEST(HistoryCommand, TheClientsTableListsEveryClientMostFlaggedFirst) {
+  ScratchDir dir;
+  const fs::path db = populate(dir);
+  std::ostringstream text;
+  print_client_history(db, "ring", false, text);
+  const std::vector<std::string> lines = lines_of(text.str());
+  ASSERT_EQ(lines.size(), 9u) << text.str();  // a title, the header and seven clients
+  EXPECT_NE(lines[1].find("flagged rounds"), std::string::npos) << lines[1];
+  using Words = std::vector<std::string>;
+  const auto identity_and_counts = [](const std::string& line) {
+    Words words = words_of(line);
+    Words kept = {words[0]};
+    kept.insert(kept.end(), words.begin() + 5, words.end());  // past the two dates and times
+    return kept;
+  };
+  EXPECT_EQ(identity_and_counts(lines[2]),
+            (Words{"site-2", "1", "2", "600", "1", "1", "1", "-0.250"}));
+  EXPECT_EQ(identity_and_counts(lines[3]), (Words{"site-1", "3", "0", "1500", "0", "3", "0", "-"}));
+  EXPECT_EQ(identity_and_counts(lines[4]), (Words{"site-3", "1", "0", "200", "0", "1", "0", "-"}));
+  EXPECT_EQ(identity_and_counts(lines[8]), (Words{"site-7", "0", "0", "0", "0", "0", "0", "-"}));
+
+  std::ostringstream json;
+  print_client_history(db, "ring", true, json);
+  EXPECT_EQ(python(dir, json.str(),
+                   "[(c[\"identity\"], c[\"flagged_rounds\"], c[\"run_updates_accepted\"], "
+                   "c[\"run_updates_flagged\"], c[\"run_mean_cosine\"]) for c in d[:3]]"),
+            "[('site-2', 1, 1, 1, -0.25), ('site-1', 0, 3, 0, None), ('site-3', 0, 1, 0, None)]");
+  EXPECT_EQ(
+      python(dir, json.str(), "len(d), d[0][\"samples_accepted\"], d[0][\"updates_rejected\"]"),
+      "(7, 600, 2)");
+}
+
+TEST(HistoryCommand, TheClientsTableOfAnEmptyDatabaseSaysSo) {
+  ScratchDir dir;
+  const fs::path path = dir / "fedgan.db";
+  {
+    auto db = storage::open_database(path.string());
+    storage::RunStore(db).create_or_resume_run({"empty", kT0, std::nullopt, 1, "mlp", "{}"});
+  }
+  std::ostringstream out;
+  print_client_history(path, "empty", false, out);
+  EXPECT_EQ(out.str(), "no client has connected yet\n");
 }
 
 TEST(HistoryCommand, JsonCarriesTheSameValues) {
