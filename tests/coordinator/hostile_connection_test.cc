@@ -230,11 +230,20 @@ TEST(HostileConnection, AnIdentityOffTheAllowlistIsRefusedInTheHandshake) {
     wire::Envelope hello;
     hello.mutable_hello()->set_minor_version(protocol::kProtocolMinorVersion);
     hello.mutable_hello()->add_codecs(wire::CODEC_FP32);
-    outsider->send(hello);
-    EXPECT_FALSE(outsider->next(1s).has_value()) << "the refused site received a message";
-    const auto reason = outsider->closed(5s);
-    ASSERT_TRUE(reason);
-    EXPECT_EQ(reason->kind(), protocol::TransportErrorKind::kTls) << reason->what();
+    bool sent = true;
+    try {
+      outsider->send(hello);
+    } catch (const protocol::TransportError& refused) {
+      // The refusal's alert arrived before the Hello could go (a busy machine): just as good.
+      EXPECT_EQ(refused.kind(), protocol::TransportErrorKind::kTls) << refused.what();
+      sent = false;
+    }
+    if (sent) {
+      EXPECT_FALSE(outsider->next(1s).has_value()) << "the refused site received a message";
+      const auto reason = outsider->closed(5s);
+      ASSERT_TRUE(reason);
+      EXPECT_EQ(reason->kind(), protocol::TransportErrorKind::kTls) << reason->what();
+    }
   }
   std::this_thread::sleep_for(300ms);
   bool recorded = false;
