@@ -219,29 +219,61 @@ TEST(HistoryCommand, TheClientsTableListsEveryClientMostFlaggedFirst) {
   print_client_history(db, "ring", false, text);
   const std::vector<std::string> lines = lines_of(text.str());
   ASSERT_EQ(lines.size(), 9u) << text.str();  // a title, the header and seven clients
-  EXPECT_NE(lines[1].find("flagged rounds"), std::string::npos) << lines[1];
+  EXPECT_EQ(lines[0], "clients, most often flagged first; \"in run\" is run 'ring'");
   using Words = std::vector<std::string>;
-  const auto identity_and_counts = [](const std::string& line) {
-    Words words = words_of(line);
-    Words kept = {words[0]};
-    kept.insert(kept.end(), words.begin() + 5, words.end());  // past the two dates and times
-    return kept;
-  };
-  EXPECT_EQ(identity_and_counts(lines[2]),
-            (Words{"site-2", "1", "2", "600", "1", "1", "1", "-0.250"}));
-  EXPECT_EQ(identity_and_counts(lines[3]), (Words{"site-1", "3", "0", "1500", "0", "3", "0", "-"}));
-  EXPECT_EQ(identity_and_counts(lines[4]), (Words{"site-3", "1", "0", "200", "0", "1", "0", "-"}));
-  EXPECT_EQ(identity_and_counts(lines[8]), (Words{"site-7", "0", "0", "0", "0", "0", "0", "-"}));
+  EXPECT_EQ(words_of(lines[1]),
+            (Words{"identity", "first", "seen", "(UTC)", "last", "seen", "(UTC)", "accepted",
+                   "rejected", "samples", "flagged", "rounds", "in", "run", "flagged", "in", "run",
+                   "mean", "cosine"}));
+  // Every client with every value: site-2 (one flagged round) first, then by identity. Totals
+  // over all runs; "in run" counts accepted updates of every attempt, the failed one included;
+  // only site-2's update was reviewed, so only it has a cosine.
+  const std::vector<Words> expected = {{"site-2", "2027-01-15", "08:01:50", "2027-01-15",
+                                        "08:08:45", "1", "2", "600", "1", "1", "1", "-0.250"},
+                                       {"site-1", "2027-01-15", "08:01:40", "2027-01-15",
+                                        "08:08:40", "3", "0", "1500", "0", "3", "0", "-"},
+                                       {"site-3", "2027-01-15", "08:07:30", "2027-01-15",
+                                        "08:07:30", "1", "0", "200", "0", "1", "0", "-"},
+                                       {"site-4", "2027-01-15", "08:01:40", "2027-01-15",
+                                        "08:01:40", "0", "0", "0", "0", "0", "0", "-"},
+                                       {"site-5", "2027-01-15", "08:11:40", "2027-01-15",
+                                        "08:11:40", "0", "0", "0", "0", "0", "0", "-"},
+                                       {"site-6", "2027-01-15", "08:00:50", "2027-01-15",
+                                        "08:00:50", "0", "0", "0", "0", "0", "0", "-"},
+                                       {"site-7", "2027-01-15", "08:13:20", "2027-01-15",
+                                        "08:13:20", "0", "0", "0", "0", "0", "0", "-"}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(words_of(lines[i + 2]), expected[i]) << lines[i + 2];
+  }
+  // Numbers are right-aligned: every "samples" cell ends where its header does.
+  const size_t samples_end = lines[1].find("samples") + 7;
+  for (size_t i = 2; i < lines.size(); ++i) {
+    EXPECT_TRUE(lines[i][samples_end - 1] != ' ' && lines[i][samples_end] == ' ') << lines[i];
+  }
 
+  // The JSON carries the same values, in the same order, every key in every object.
   std::ostringstream json;
   print_client_history(db, "ring", true, json);
+  EXPECT_EQ(python(dir, json.str(), "list(d[0].keys()), len(set(len(c) for c in d))"),
+            "(['identity', 'first_seen_utc', 'last_seen_utc', 'updates_accepted', "
+            "'updates_rejected', 'samples_accepted', 'flagged_rounds', 'run_updates_accepted', "
+            "'run_updates_flagged', 'run_mean_cosine'], 1)");
   EXPECT_EQ(python(dir, json.str(),
-                   "[(c[\"identity\"], c[\"flagged_rounds\"], c[\"run_updates_accepted\"], "
-                   "c[\"run_updates_flagged\"], c[\"run_mean_cosine\"]) for c in d[:3]]"),
-            "[('site-2', 1, 1, 1, -0.25), ('site-1', 0, 3, 0, None), ('site-3', 0, 1, 0, None)]");
-  EXPECT_EQ(
-      python(dir, json.str(), "len(d), d[0][\"samples_accepted\"], d[0][\"updates_rejected\"]"),
-      "(7, 600, 2)");
+                   "[(c[\"identity\"], c[\"first_seen_utc\"], c[\"last_seen_utc\"]) for c in d]"),
+            "[('site-2', '2027-01-15T08:01:50Z', '2027-01-15T08:08:45Z'), "
+            "('site-1', '2027-01-15T08:01:40Z', '2027-01-15T08:08:40Z'), "
+            "('site-3', '2027-01-15T08:07:30Z', '2027-01-15T08:07:30Z'), "
+            "('site-4', '2027-01-15T08:01:40Z', '2027-01-15T08:01:40Z'), "
+            "('site-5', '2027-01-15T08:11:40Z', '2027-01-15T08:11:40Z'), "
+            "('site-6', '2027-01-15T08:00:50Z', '2027-01-15T08:00:50Z'), "
+            "('site-7', '2027-01-15T08:13:20Z', '2027-01-15T08:13:20Z')]");
+  EXPECT_EQ(python(dir, json.str(),
+                   "[(c[\"updates_accepted\"], c[\"updates_rejected\"], c[\"samples_accepted\"], "
+                   "c[\"flagged_rounds\"], c[\"run_updates_accepted\"], "
+                   "c[\"run_updates_flagged\"], c[\"run_mean_cosine\"]) for c in d]"),
+            "[(1, 2, 600, 1, 1, 1, -0.25), (3, 0, 1500, 0, 3, 0, None), "
+            "(1, 0, 200, 0, 1, 0, None), (0, 0, 0, 0, 0, 0, None), (0, 0, 0, 0, 0, 0, None), "
+            "(0, 0, 0, 0, 0, 0, None), (0, 0, 0, 0, 0, 0, None)]");
 }
 
 TEST(HistoryCommand, TheClientsTableOfAnEmptyDatabaseSaysSo) {
@@ -254,6 +286,10 @@ TEST(HistoryCommand, TheClientsTableOfAnEmptyDatabaseSaysSo) {
   std::ostringstream out;
   print_client_history(path, "empty", false, out);
   EXPECT_EQ(out.str(), "no client has connected yet\n");
+  std::ostringstream json;
+  print_client_history(path, "empty", true, json);
+  EXPECT_EQ(json.str(), "[]\n");
+  EXPECT_THROW(print_client_history(path, "other", false, out), CoordinatorError);
 }
 
 TEST(HistoryCommand, JsonCarriesTheSameValues) {
