@@ -44,6 +44,15 @@ ReviewRow review_of(const CoordinatorOptions& options, const std::string& identi
           row.column<double>(3),      row.column<int64_t>(4), row.column<int64_t>(5)};
 }
 
+// Two honest sites, each the median in every other coordinate, and an attacker (site-3) pulling
+// the other way 50 times as hard (clipped by the norm bound, still on the far side).
+std::array<Upload, 3> honest_pair_and_attacker(const ReceivedTask& task) {
+  return {
+      Upload{make_delta(task, [](size_t t, size_t i) { return wave(t, i, 1.0f); })},
+      Upload{make_delta(task, [](size_t t, size_t i) { return wave(t, i, i % 2 ? 0.5f : 1.5f); })},
+      Upload{make_delta(task, [](size_t t, size_t i) { return wave(t, i, -50.0f); })}};
+}
+
 // Memory for the round's updates in MiB: 0 spills every update to the checkpoint directory.
 class MedianRound : public ::testing::TestWithParam<uint64_t> {};
 
@@ -57,12 +66,7 @@ TEST_P(MedianRound, CommitsTheCoordinateWiseMedianAndRecordsHowEachUpdateCompare
   ThreeClients sites(coordinator);
   ASSERT_TRUE(sites.tasks_arrived());
   const ReceivedTask& task = *sites.tasks[0];
-  // Two honest sites, each the median in every other coordinate, and an attacker pulling the
-  // other way 50 times as hard (clipped by the norm bound, still on the far side).
-  const std::array<Upload, 3> uploads = {
-      Upload{make_delta(task, [](size_t t, size_t i) { return wave(t, i, 1.0f); })},
-      Upload{make_delta(task, [](size_t t, size_t i) { return wave(t, i, i % 2 ? 0.5f : 1.5f); })},
-      Upload{make_delta(task, [](size_t t, size_t i) { return wave(t, i, -50.0f); })}};
+  const std::array<Upload, 3> uploads = honest_pair_and_attacker(task);
   for (size_t s = 0; s < 3; ++s) {
     const auto status = sites.clients[s]->upload(*sites.tasks[s], uploads[s]);
     EXPECT_EQ(status.code(), wire::STATUS_OK) << status.message();
@@ -169,11 +173,7 @@ TEST(RobustRound, ASiteFlaggedTooOftenIsQuarantinedAndRefusedAfterARestart) {
     ThreeClients sites(coordinator);
     ASSERT_TRUE(sites.tasks_arrived());
     const ReceivedTask& task = *sites.tasks[0];
-    const std::array<Upload, 3> uploads = {
-        Upload{make_delta(task, [](size_t t, size_t i) { return wave(t, i, 1.0f); })},
-        Upload{
-            make_delta(task, [](size_t t, size_t i) { return wave(t, i, i % 2 ? 0.5f : 1.5f); })},
-        Upload{make_delta(task, [](size_t t, size_t i) { return wave(t, i, -50.0f); })}};
+    const std::array<Upload, 3> uploads = honest_pair_and_attacker(task);
     for (size_t s = 0; s < 3; ++s) {
       EXPECT_EQ(sites.clients[s]->upload(*sites.tasks[s], uploads[s]).code(), wire::STATUS_OK);
     }
